@@ -1,0 +1,1 @@
+"""SAIL-Embedding: one omni-modal encoder for text, images, video frames and audio."""

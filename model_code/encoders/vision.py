@@ -1,0 +1,88 @@
+"""Vision towers (each frame patchified on its own) followed by the Visual Perceiver."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import torch
+from torch import nn
+
+from model_code.config import ConfigError, VisionConfig
+from model_code.encoders.perceiver import VisualPerceiver
+from model_code.weights import resolve_weights
+
+
+class EfficientNetLiteTower(nn.Module):
+    """EfficientNet-Lite: the last feature map's cells are the patch tokens."""
+
+    def __init__(self, config: VisionConfig):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        overrides = {"image_size": config.image_size, **config.config}
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+            if config.weights:
+                path = resolve_weights(config.weights)
+                self.net = EfficientNet.from_pretrained(
+                    "efficientnet-lite0", weights_path=path, **overrides
+                )
+            else:
+                self.net = EfficientNet.from_name("efficientnet-lite0", **overrides)
+        self.out_dim = self.net._conv_head.out_channels
+        self.settings = dict(config.config)
+        del self.net._fc  # classification head unused
+
+    def architecture(self) -> dict:
+        return self.settings
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        features = self.net.extract_features(pixels)
+        return features.flatten(2).transpose(1, 2)
+
+
+class SiglipTower(nn.Module):
+    """A SigLIP-style ViT: its last hidden states are the patch tokens."""
+
+    def __init__(self, config: VisionConfig):
+        super().__init__()
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+
+        if config.weights:
+            self.net = SiglipVisionModel.from_pretrained(resolve_weights(config.weights))
+        else:
+            settings = {"image_size": config.image_size, **config.config}
+            self.net = SiglipVisionModel(SiglipVisionConfig(**settings))
+        self.out_dim = self.net.config.hidden_size
+
+    def architecture(self) -> dict:
+        return self.net.config.to_diff_dict()
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=pixels).last_hidden_state
+
+
+VISION_TOWERS = {"efficientnet_lite": EfficientNetLiteTower, "siglip": SiglipTower}
+
+
+class VisionEncoder(nn.Module):
+    """Frames -> tower patch tokens -> projection -> Visual Perceiver -> fuser tokens."""
+
+    def __init__(self, config: VisionConfig, width: int):
+        super().__init__()
+        if config.kind not in VISION_TOWERS:
+            raise ConfigError(f"unknown vision kind {config.kind!r}; known: {list(VISION_TOWERS)}")
+        self.tower = VISION_TOWERS[config.kind](config)
+        self.projection = nn.Linear(self.tower.out_dim, width)
+        self.perceiver = VisualPerceiver(
+            width,
+            config.num_latents,
+            config.perceiver_layers,
+            config.perceiver_heads,
+            config.max_frames,
+        )
+
+    def forward(self, pixels: torch.Tensor, frame_counts: torch.Tensor) -> torch.Tensor:
+        """pixels [frames_total, 3, H, W]; frame_counts [items] (all > 0) -> [items, Q, width]."""
+        patches = self.projection(self.tower(pixels))
+        return self.perceiver(patches, frame_counts)

@@ -1,0 +1,69 @@
+"""SailEmbeddingModel: [instruction; audio; vision; text] tokens -> fuser -> one unit vector."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_code.config import ConfigError, ModelConfig
+from model_code.encoders.audio import AudioEncoder
+from model_code.encoders.vision import VisionEncoder
+from model_code.fusion import build_fuser, fuser_width, mean_tanh_pool
+from model_code.processor import ModelInputs
+
+
+class SailEmbeddingModel(nn.Module):
+    """The omni-modal encoder. `forward` returns L2-normalised embeddings of the full size."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.fuser = build_fuser(config.fuser, vocab_size)
+        width = fuser_width(self.fuser)
+        if width != config.embed_dim:
+            raise ConfigError(
+                f"the fuser width {width} must equal the largest Matryoshka size "
+                f"{config.embed_dim} (preset {config.name!r})"
+            )
+        self.vision = VisionEncoder(config.vision, width)
+        self.audio = AudioEncoder(config.audio, width)
+
+    def forward(self, inputs: ModelInputs) -> torch.Tensor:
+        tokens, mask = self.token_sequence(inputs)
+        hidden = self.fuser(tokens, mask)
+        return F.normalize(mean_tanh_pool(hidden, mask), dim=-1)
+
+    def token_sequence(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each item's [instruction; audio token; vision latents; text] embeddings, right-padded."""
+        lookup = self.fuser.token_embeddings
+        head = lookup(inputs.head_ids)
+        text = lookup(inputs.text_ids)
+        audio = self._media_tokens(self.audio, inputs.audio, inputs.chunk_counts)
+        vision = self._media_tokens(self.vision, inputs.pixels, inputs.frame_counts)
+        sequences = []
+        for row in range(len(inputs)):
+            parts = [head]
+            for tokens in (audio, vision):
+                if tokens is not None and tokens[row] is not None:
+                    parts.append(tokens[row])
+            parts.append(text[row, inputs.text_mask[row]])
+            sequences.append(torch.cat(parts))
+        lengths = torch.tensor([len(s) for s in sequences], device=head.device)
+        padded = nn.utils.rnn.pad_sequence(sequences, batch_first=True)
+        mask = torch.arange(padded.shape[1], device=head.device)[None, :] < lengths[:, None]
+        return padded, mask.long()
+
+    @staticmethod
+    def _media_tokens(encoder: nn.Module, values: torch.Tensor | None, counts: torch.Tensor):
+        """Per-item token blocks from a media encoder; None for items without that medium."""
+        if values is None:
+            return None
+        present = counts > 0
+        encoded = iter(encoder(values, counts[present]))
+        return [next(encoded) if has else None for has in present.tolist()]
+
+
+def truncate(embeddings: torch.Tensor, dim: int) -> torch.Tensor:
+    """A Matryoshka prefix of the embeddings, re-normalised to unit length."""
+    return F.normalize(embeddings[..., :dim], dim=-1)

@@ -1,0 +1,1 @@
+"""The `sail` command: the user's entry point to the platform."""

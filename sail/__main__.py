@@ -1,0 +1,3 @@
+from sail.cli import app
+
+app()

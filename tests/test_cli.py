@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+from typer.testing import CliRunner
+
+from model_code.data.synthetic import mixed_items
+from model_code.items import write_jsonl
+from sail.cli import app
+
+runner = CliRunner()
+
+
+def test_sail_embed_tiny_on_a_mixed_file(tmp_path):
+    write_jsonl(mixed_items(8, media_dir=tmp_path / "media"), tmp_path / "items.jsonl")
+    out = tmp_path / "out" / "emb.npy"
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            "--preset",
+            "tiny",
+            "-i",
+            str(tmp_path / "items.jsonl"),
+            "-o",
+            str(out),
+            "--dim",
+            "32",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    vectors = np.load(out)
+    assert vectors.shape == (8, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (tmp_path / "out" / "emb.ids.txt").read_text().split() == [f"syn-{i}" for i in range(8)]
+
+
+def test_sail_embed_reports_bad_items_or_skips_them(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(
+        json.dumps({"id": "ok", "title": "fine"})
+        + "\n"
+        + json.dumps({"id": "mp3", "audio": "data:audio/wav;base64,SUQzAwAAAAAAAA=="})
+        + "\n"
+    )
+    args = ["embed", "--preset", "tiny", "-i", str(path), "-o", str(tmp_path / "e.npy")]
+    failed = runner.invoke(app, args)
+    assert failed.exit_code == 2
+    assert "error: item 'mp3', field 'audio'" in failed.output
+    skipped = runner.invoke(app, [*args, "--skip-bad"])
+    assert skipped.exit_code == 0
+    assert "skipped 1 bad item" in skipped.output
+    assert np.load(tmp_path / "e.npy").shape == (1, 64)
+
+
+def test_sail_embed_refuses_an_unknown_size(tmp_path):
+    write_jsonl(mixed_items(2), tmp_path / "items.jsonl")
+    result = runner.invoke(
+        app,
+        [
+            "embed",
+            "--preset",
+            "tiny",
+            "-i",
+            str(tmp_path / "items.jsonl"),
+            "-o",
+            str(tmp_path / "e.npy"),
+            "--dim",
+            "48",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "dimension 48 is not a Matryoshka size" in result.output
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(
+        [sys.executable, "-m", "sail", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "embed" in result.stdout and "data" in result.stdout

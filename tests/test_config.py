@@ -1,0 +1,41 @@
+import pytest
+
+from model_code.config import PRESETS, ConfigError, ModelConfig, load_preset
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_load_and_round_trip(name, tmp_path):
+    config = load_preset(name)
+    assert config.name == name
+    config.save(tmp_path / "config.json")
+    assert ModelConfig.load(tmp_path / "config.json") == config
+
+
+def test_mini_has_the_documented_sizes():
+    config = load_preset("mini")
+    assert config.matryoshka_dims == (64, 128, 256, 384)
+    assert config.embed_dim == 384
+
+
+def test_unknown_preset_and_keys_are_named():
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        load_preset("huge")
+    data = load_preset("tiny").to_dict()
+    data["vision"]["pixels"] = 3
+    with pytest.raises(ConfigError, match=r"\['pixels'\].*'vision'"):
+        ModelConfig.from_dict(data)
+
+
+def test_check_dim_accepts_only_matryoshka_sizes():
+    config = load_preset("tiny")
+    assert config.check_dim(None) == 64
+    assert config.check_dim(32) == 32
+    with pytest.raises(ConfigError, match="dimension 48 is not a Matryoshka size"):
+        config.check_dim(48)
+
+
+def test_matryoshka_dims_must_ascend():
+    data = load_preset("tiny").to_dict()
+    data["matryoshka_dims"] = [32, 16]
+    with pytest.raises(ConfigError, match="ascending"):
+        ModelConfig.from_dict(data)
