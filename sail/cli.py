@@ -74,3 +74,20 @@ def data_prepare(
     with user_errors():
         manifests = prepare_all(limit=limit, workers=workers)
     typer.echo(json.dumps(manifests, indent=2))
+
+
+@data_app.command("items")
+def data_items(
+    catalogue: Annotated[str, typer.Argument(help="movielens or openclipart.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write.")],
+    split: Annotated[str | None, typer.Option(help="openclipart split only.")] = None,
+):
+    """Write a prepared catalogue as items (JSONL, the item schema) for `sail embed`."""
+    from model_code.data.catalogue import catalogue_items
+    from model_code.items import write_jsonl
+
+    with user_errors():
+        items = catalogue_items(catalogue, split)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(items, output)
+    typer.echo(f"wrote {len(items)} items to {output}")

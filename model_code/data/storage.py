@@ -1,0 +1,64 @@
+"""What the prepared data sets share: errors, atomic writes, manifests and fingerprints.
+
+Each data set writes one folder under `data_dir()`: Parquet tables plus a `manifest.json` with row
+counts and a fingerprint, written last.
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST_NAME = "manifest.json"
+
+
+class MissingSourceData(RuntimeError):
+    """The raw source of a data set is not installed on this machine."""
+
+
+class DataNotPrepared(FileNotFoundError):
+    """A prepared data set was asked for before `sail data prepare` wrote it."""
+
+
+def not_prepared(name: str, missing: Path) -> DataNotPrepared:
+    """The error to raise when a loader finds no prepared files."""
+    return DataNotPrepared(
+        f"The {name} data set has not been prepared ({missing} is missing). "
+        "Run `sail data prepare` first."
+    )
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp_path)`, then rename it onto `path`, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_parquet(table: pa.Table, path: Path) -> str:
+    """Write `table` atomically and return the file's fingerprint."""
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    return sha256_of_file(path)
+
+
+def write_manifest(manifest: dict, out_dir: Path) -> None:
+    """Write `manifest.json` atomically; it is written last, after every table it describes."""
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    replace_atomically(out_dir / MANIFEST_NAME, lambda tmp: tmp.write_text(text))
+
+
+def sha256_of_file(path: Path) -> str:
+    """`sha256:<hex>` of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
