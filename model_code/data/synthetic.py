@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image, ImageDraw
 
 from model_code.items import Item
@@ -90,3 +91,61 @@ def _ref(data: bytes, mime: str, media_dir: Path | None, name: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return str(path)
+
+
+def synthetic_openclipart(n: int, media_dir: Path, seed: int = 0) -> pd.DataFrame:
+    """Pairs with the columns of `load_openclipart` (shapes instead of drawings), for tests."""
+    rng = random.Random(seed)
+    rows = []
+    for index in range(n):
+        colour, shape = rng.choice(sorted(COLOURS)), rng.choice(SHAPES)
+        image = _ref(
+            png_bytes(shape_image(colour, shape)), "image/png", media_dir, f"oc{index}.png"
+        )
+        group = f"{colour} {shape}"
+        rows.append(
+            {
+                "id": f"oc-{index}",
+                "title": f"{colour} {shape} {index}",
+                "keywords": [colour, shape],
+                "image": image,
+                "group": group,
+                "split": ("train", "train", "train", "validation", "test")[index % 5],
+                "source": f"synthetic/{index}.svg",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def synthetic_movielens(n_users: int = 30, n_items: int = 40, seed: int = 0) -> dict:
+    """Tables with the columns of `load_movielens`: users who like one genre each, for tests."""
+    rng = random.Random(seed)
+    genres = ("Action", "Comedy", "Drama", "Sci-Fi")
+    items = pd.DataFrame(
+        {
+            "item_id": [str(i + 1) for i in range(n_items)],
+            "title": [f"Movie {i + 1} {genres[i % len(genres)]}" for i in range(n_items)],
+            "year": pd.array([1990 + i % 10 for i in range(n_items)], dtype="Int64"),
+            "genres": [[genres[i % len(genres)]] for i in range(n_items)],
+        }
+    )
+    rows, sequences = [], []
+    for user in range(n_users):
+        liked = [i for i in range(n_items) if i % len(genres) == user % len(genres)]
+        watched = rng.sample(liked, k=min(len(liked), 8))
+        for order, item in enumerate(watched):
+            split = "train" if order < len(watched) - 2 else ("validation", "test")[order - 6]
+            rows.append((str(user + 1), str(item + 1), 5, 880000000 + order * 100, split))
+        ids = [str(i + 1) for i in watched]
+        sequences.append((str(user + 1), ids[:-2], ids[-2], ids[-1]))
+    interactions = pd.DataFrame(
+        rows, columns=["user_id", "item_id", "rating", "timestamp", "split"]
+    )
+    return {
+        "items": items,
+        "users": pd.DataFrame({"user_id": [str(u + 1) for u in range(n_users)]}),
+        "interactions": interactions,
+        "sequences": pd.DataFrame(
+            sequences, columns=["user_id", "history", "validation_item", "test_item"]
+        ),
+    }

@@ -17,12 +17,13 @@ class LearnableTemperature(nn.Module):
             raise ValueError(f"init temperature {init} is outside [{min_value}, {max_value}]")
         self.min_value = min_value
         self.max_value = max_value
-        self.log_tau = nn.Parameter(torch.tensor(math.log(init)))
+        # shape [1], not a scalar: DeepSpeed broadcasts parameters as byte views
+        self.log_tau = nn.Parameter(torch.tensor([math.log(init)]))
 
     @property
     def value(self) -> Tensor:
         """The clamped temperature, a 0-d tensor on the parameter's graph."""
-        return self.log_tau.exp().clamp(self.min_value, self.max_value)
+        return self.log_tau.exp().clamp(self.min_value, self.max_value).squeeze(0)
 
     def forward(self) -> Tensor:
         return self.value

@@ -1,0 +1,1 @@
+"""Training-time code: data balancing, hard-negative mining and the training loop."""

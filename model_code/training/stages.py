@@ -1,0 +1,165 @@
+"""Stage and data-set configurations: what each training stage trains on, and how.
+
+A stage is a JSON file in `configs/stages/`; it lists data sets, each with its own instructions,
+temperature, losses (with weights), valid query->target modality patterns and sampling weight.
+Everything is checked before any training step runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from typing import Any
+
+from model_code.config import MODALITIES, ConfigError
+
+STAGES = ("content1", "content2", "content3", "seq2item", "id2item")
+LOSSES = (
+    "infonce",
+    "cosent",
+    "micl",
+    "late_fusion",
+    "hard_negative",
+    "seq2item",
+    "id2item",
+)
+SOURCES = (
+    "openclipart",
+    "openclipart-groups",
+    "movielens-genres",
+    "movielens-sequences",
+    "movielens-id2item",
+)
+OMNI = "omni"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A query->target modality pattern, e.g. `text->vision` or `omni->omni`."""
+
+    query: tuple[str, ...]
+    target: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Pattern:
+        sides = text.split("->")
+        if len(sides) != 2:
+            raise ConfigError(f"pattern {text!r} must look like 'text->vision'")
+        return cls(*(cls._modalities(side.strip(), text) for side in sides))
+
+    @staticmethod
+    def _modalities(side: str, text: str) -> tuple[str, ...]:
+        if side == OMNI:
+            return MODALITIES
+        parts = tuple(part.strip() for part in side.split("+"))
+        unknown = [part for part in parts if part not in MODALITIES]
+        if unknown:
+            raise ConfigError(
+                f"unknown modality {unknown[0]!r} in pattern {text!r}; "
+                f"known: {list(MODALITIES)} or {OMNI!r}"
+            )
+        return parts
+
+    def __str__(self) -> str:
+        return f"{'+'.join(self.query)}->{'+'.join(self.target)}"
+
+
+@dataclass
+class DatasetConfig:
+    """One training data set: where its records come from and how they are scored."""
+
+    name: str
+    source: str
+    weight: float = 1.0
+    instructions: dict[str, str] = field(
+        default_factory=lambda: {"query": "Represent the query.", "target": "Represent the item."}
+    )
+    temperature: float = 0.05
+    losses: dict[str, float] = field(default_factory=lambda: {"infonce": 1.0})
+    patterns: list[str] = field(default_factory=lambda: ["text->vision"])
+    split: str = "train"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"data set {self.name!r}: unknown source {self.source!r}; {SOURCES}")
+        unknown = [loss for loss in self.losses if loss not in LOSSES]
+        if unknown:
+            raise ConfigError(f"data set {self.name!r}: unknown loss {unknown[0]!r}; {LOSSES}")
+        if set(self.instructions) != {"query", "target"}:
+            raise ConfigError(f"data set {self.name!r}: instructions need 'query' and 'target'")
+        if self.weight < 0:
+            raise ConfigError(f"data set {self.name!r}: weight must be >= 0")
+        self.parsed_patterns = [Pattern.parse(p) for p in self.patterns]
+
+
+@dataclass
+class StageConfig:
+    """One training stage: data sets, optimisation settings and checkpointing."""
+
+    name: str
+    datasets: list[DatasetConfig]
+    steps: int = 100
+    batch_size: int = 32
+    lr: float = 1e-4
+    min_lr: float = 6e-5
+    warmup_steps: int = 10
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    checkpoint_every: int = 50
+    seed: int = 0
+    freeze: list[str] = field(default_factory=list)
+    matryoshka_weights: list[float] | None = None
+    hard_negatives: int = 0
+    sequence_pooling: str = "mean"
+    window: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise ConfigError(f"stage {self.name!r} lists no data sets")
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"stage {self.name!r}: data set names repeat: {names}")
+        if self.sequence_pooling not in ("mean", "transformer"):
+            raise ConfigError(f"unknown sequence_pooling {self.sequence_pooling!r}")
+        bad = [part for part in self.freeze if part not in ("vision", "audio", "fuser")]
+        if bad:
+            raise ConfigError(f"stage {self.name!r}: cannot freeze {bad[0]!r}")
+        if self.steps < 1 or self.batch_size < 2:
+            raise ConfigError(f"stage {self.name!r}: needs steps >= 1 and batch_size >= 2")
+
+    def dataset(self, name: str) -> DatasetConfig:
+        return next(d for d in self.datasets if d.name == name)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageConfig:
+        _reject_unknown(cls, data, "stage")
+        datasets = []
+        for entry in data.get("datasets", []):
+            _reject_unknown(DatasetConfig, entry, f"data set {entry.get('name')!r}")
+            datasets.append(DatasetConfig(**entry))
+        return cls(**{**data, "datasets": datasets})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["datasets"] = [
+            {f.name: getattr(d, f.name) for f in fields(DatasetConfig)} for d in self.datasets
+        ]
+        return data
+
+
+def load_stage(name: str, **overrides: Any) -> StageConfig:
+    """Load a packaged stage config by name; keyword overrides replace top-level settings."""
+    if name not in STAGES:
+        raise ConfigError(f"unknown stage {name!r}; choose one of {list(STAGES)}")
+    text = resources.files("model_code.training.configs.stages").joinpath(f"{name}.json")
+    data = json.loads(text.read_text())
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return StageConfig.from_dict(data)
+
+
+def _reject_unknown(cls: type, data: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}")

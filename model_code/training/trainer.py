@@ -1,0 +1,201 @@
+"""The trainer: one loop on the DeepSpeed engine (ZeRO-2), the same code on CPU and on GPUs.
+
+On CPU it runs as one gloo process with torch's Adam (no op compilation); under the deepspeed
+launcher on GPUs it runs one process per GPU with bf16. Every step draws ONE data set by weight
+(stochastic specialization) and the whole batch from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model_code.factory import save_pretrained
+from model_code.training.callbacks import MetricsJsonl, TrainingCallback
+from model_code.training.schedule import warmup_cosine
+from model_code.training.stages import StageConfig
+from model_code.training.task import SailTrainingTask
+
+logger = logging.getLogger(__name__)
+CHECKPOINTS = "checkpoints"
+MODEL_DIR = "model"
+HEADS_FILE = "heads.pt"
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    model_dir: Path
+    steps: int
+    final_loss: float
+    seconds: float
+
+
+class StochasticSpecializer:
+    """Draws one data set per step, by the stage's sampling weights."""
+
+    def __init__(self, stage: StageConfig, weights: dict[str, float] | None = None):
+        weights = weights or {d.name: d.weight for d in stage.datasets}
+        self.names = [d.name for d in stage.datasets]
+        self.weights = [weights[name] for name in self.names]
+        if sum(self.weights) <= 0:
+            raise ValueError(f"stage {stage.name!r}: sampling weights sum to zero")
+
+    def draw(self, rng: random.Random) -> str:
+        return rng.choices(self.names, weights=self.weights, k=1)[0]
+
+
+def deepspeed_config(stage: StageConfig, path: Path | None = None) -> dict[str, Any]:
+    """The committed ZeRO-2 config with this stage's batch size, lr, decay and clipping."""
+    if path is None:
+        text = resources.files("model_code.training.configs").joinpath("deepspeed_zero2.json")
+        config = json.loads(text.read_text())
+    else:
+        config = json.loads(Path(path).read_text())
+    config["train_micro_batch_size_per_gpu"] = stage.batch_size
+    config["gradient_clipping"] = stage.grad_clip
+    config["optimizer"]["params"].update(lr=stage.lr, weight_decay=stage.weight_decay)
+    on_gpu = torch.cuda.is_available()
+    config["bf16"] = {"enabled": on_gpu}
+    config["optimizer"]["params"]["torch_adam"] = not on_gpu
+    return config
+
+
+def init_distributed_defaults() -> None:
+    """Single-process defaults when not started by the deepspeed launcher (CPU: gloo)."""
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+    for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
+        os.environ.setdefault(name, value)
+
+
+class Trainer:
+    """Runs one stage: DeepSpeed engine, schedule, checkpoints, resume, callbacks, export."""
+
+    def __init__(
+        self,
+        task: SailTrainingTask,
+        sources: dict[str, Any],
+        out_dir: Path,
+        callbacks: list[TrainingCallback] | None = None,
+        sampling_weights: dict[str, float] | None = None,
+        deepspeed_config_path: Path | None = None,
+    ):
+        self.task = task
+        self.stage = task.stage
+        self.sources = sources
+        self.out_dir = Path(out_dir)
+        self.callbacks = list(callbacks or [])
+        self.specializer = StochasticSpecializer(self.stage, sampling_weights)
+        self.ds_config = deepspeed_config(self.stage, deepspeed_config_path)
+        self.rng = random.Random(self.stage.seed)
+
+    def fit(self, resume: Path | None = None) -> TrainResult:
+        import deepspeed
+
+        init_distributed_defaults()
+        _seed_everything(self.stage.seed)
+        stage = self.stage
+        parameters = [p for p in self.task.parameters() if p.requires_grad]
+        engine, _, _, scheduler = deepspeed.initialize(
+            model=self.task,
+            model_parameters=parameters,
+            config=self.ds_config,
+            lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
+                optimizer,
+                lambda step: warmup_cosine(
+                    step, stage.steps, stage.warmup_steps, 1.0, stage.min_lr / stage.lr
+                ),
+            ),
+        )
+        start = self._resume(engine, resume) if resume else 0
+        metrics = MetricsJsonl(self.out_dir / "metrics.jsonl", resume_step=start)
+        callbacks = [metrics, *self.callbacks]
+        began, loss_value = time.time(), float("nan")
+        engine.train()
+        for step in range(start, stage.steps):
+            name = self.specializer.draw(self.rng)
+            batch = self.sources[name].batch(self.rng, stage.batch_size)
+            loss, terms = engine(batch)
+            engine.backward(loss)
+            engine.step()
+            loss_value = float(loss.detach())
+            row = {
+                "step": step + 1,
+                "dataset": name,
+                "loss": loss_value,
+                **{name_: float(v.detach()) for name_, v in terms.items()},
+                "lr": scheduler.get_last_lr()[0],
+                **{
+                    f"temperature/{d}": float(self.task.temperatures[d].detach())
+                    for d in self.task.temperatures.names
+                },
+            }
+            for callback in callbacks:
+                callback.on_step(row)
+            if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
+                self._checkpoint(engine, step + 1, callbacks)
+        model_dir = self.export(self.out_dir / MODEL_DIR)
+        result = TrainResult(self.out_dir, model_dir, stage.steps, loss_value, time.time() - began)
+        for callback in callbacks:
+            callback.on_end(result.__dict__)
+        return result
+
+    def export(self, path: Path) -> Path:
+        """The trained model as a self-contained folder, plus the task heads beside it."""
+        save_pretrained(self.task.model, self.task.processor, path)
+        heads = {
+            "stage": self.stage.to_dict(),
+            "temperatures": self.task.temperatures.state_dict(),
+            "gate": self.task.gate.state_dict(),
+            "pooler": self.task.pooler.state_dict(),
+            "teacher_projection": (
+                self.task.teacher_projection.state_dict() if self.task.teacher_projection else None
+            ),
+        }
+        torch.save(heads, path / HEADS_FILE)
+        return path
+
+    def _checkpoint(self, engine, step: int, callbacks) -> None:
+        state = {
+            "step": step,
+            "python_rng": self.rng.getstate(),
+            "task_rng": self.task.rng.getstate(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+        }
+        path = self.out_dir / CHECKPOINTS
+        engine.save_checkpoint(str(path), tag=f"step{step}", client_state=state)
+        for callback in callbacks:
+            callback.on_checkpoint(path / f"step{step}", step)
+
+    def _resume(self, engine, resume: Path) -> int:
+        resume = Path(resume)
+        folder = resume / CHECKPOINTS if (resume / CHECKPOINTS).is_dir() else resume
+        if not (folder / "latest").is_file():
+            raise FileNotFoundError(f"no checkpoint to resume from in {resume}")
+        _, state = engine.load_checkpoint(str(folder))
+        self.rng.setstate(state["python_rng"])
+        self.task.rng.setstate(state["task_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        logger.info("resumed %s at step %d", folder, state["step"])
+        return int(state["step"])
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
