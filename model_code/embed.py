@@ -58,17 +58,19 @@ class Embedder:
         batch_size: int = 32,
         skip_bad: bool = False,
         progress: bool | None = None,
+        instruction: str | None = None,
     ) -> EmbeddingResult:
         """Embed items in order. A bad item raises ItemError, or is skipped with `skip_bad`.
 
-        `progress=None` shows a bar for inputs longer than a few batches.
+        `progress=None` shows a bar for inputs longer than a few batches; `instruction` replaces
+        the default instruction of `side` (e.g. a training data set's own).
         """
         dim = self.model.config.check_dim(dim)
         if side not in SIDES:
             raise ConfigError(f"unknown side {side!r}; choose one of {list(SIDES)}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        instruction = self.processor.instruction(side)
+        instruction = instruction or self.processor.instruction(side)
         show = progress if progress is not None else len(items) > 4 * batch_size
         vectors, ids, skipped = [], [], []
         with tqdm(total=len(items), disable=not show, unit="item", desc="embed") as bar:

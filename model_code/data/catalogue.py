@@ -29,15 +29,21 @@ def openclipart_items(pairs: pd.DataFrame) -> list[Item]:
     ]
 
 
+def caption_of(item: Item) -> Item:
+    """The text side of a clip-art item: its title and tags."""
+    return Item(id=item.id, title=item.title, tags=list(item.tags))
+
+
+def drawing_of(item: Item) -> Item:
+    """The image side of a clip-art item: its drawing alone."""
+    return Item(id=item.id, image=item.image)
+
+
 def openclipart_pairs(pairs: pd.DataFrame, dataset: str = "openclipart") -> list[TrainingPair]:
     """Text -> image training pairs: the query is the caption, the target the drawing alone."""
     return [
-        TrainingPair(
-            dataset=dataset,
-            query=Item(id=f"{row.id}:text", title=row.title, tags=list(row.keywords)),
-            target=Item(id=row.id, image=row.image),
-        )
-        for row in pairs.itertuples()
+        TrainingPair(dataset, caption_of(item), drawing_of(item))
+        for item in openclipart_items(pairs)
     ]
 
 

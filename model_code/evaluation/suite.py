@@ -1,0 +1,127 @@
+"""The evaluation suite on the held-out splits: openclipart text<->image, MovieLens next item.
+
+Functions here take an `Embedder` (and, for users, a sequence pooler) and return flat metric
+dicts, so any stage's checkpoint and the baselines are measured the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import Ridge
+
+from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
+from model_code.embed import Embedder
+from model_code.encoders.sequence import MeanPooler
+from model_code.evaluation.retrieval import (
+    cross_modal_report,
+    next_item_report,
+    score_ranking_report,
+)
+
+CAPTION_INSTRUCTION = "Find the drawing this caption describes."
+DRAWING_INSTRUCTION = "Represent the drawing."
+MOVIE_INSTRUCTION = "Represent the movie."
+
+
+def openclipart_retrieval(embedder: Embedder, pairs: pd.DataFrame, ks=(1, 5, 10)) -> dict:
+    """Text->image and image->text recall@k over one split (each row is a caption/drawing pair)."""
+    items = openclipart_items(pairs)
+    captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
+    text = embedder.embed(captions, side="query", instruction=CAPTION_INSTRUCTION).vectors
+    image = embedder.embed(drawings, instruction=DRAWING_INSTRUCTION).vectors
+    return cross_modal_report(text, image, ks)
+
+
+def frozen_ridge_baseline(
+    embedder: Embedder, train: pd.DataFrame, test: pd.DataFrame, alpha: float = 10.0, ks=(1, 5, 10)
+) -> dict:
+    """The frozen-encoder baseline: pooled vision-tower features mapped into the frozen text
+    space by ridge regression fitted on the train split, evaluated on the test split."""
+
+    def text_vectors(frame):
+        captions = [caption_of(item) for item in openclipart_items(frame)]
+        return embedder.embed(captions, side="query", instruction=CAPTION_INSTRUCTION).vectors
+
+    ridge = Ridge(alpha=alpha).fit(image_features(embedder, train), text_vectors(train))
+    mapped = ridge.predict(image_features(embedder, test))
+    mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
+    return cross_modal_report(text_vectors(test), mapped.astype(np.float32), ks)
+
+
+@torch.inference_mode()
+def image_features(embedder: Embedder, frame: pd.DataFrame, batch_size: int = 32) -> np.ndarray:
+    """Mean-pooled vision-tower features of each row's image (no Perceiver, no fuser)."""
+    processor, tower = embedder.processor, embedder.model.vision.tower
+    features = []
+    for start in range(0, len(frame), batch_size):
+        rows = frame.iloc[start : start + batch_size]
+        pixels = [processor.prepare(drawing_of(i)).frames[0] for i in openclipart_items(rows)]
+        features.append(tower(torch.stack(pixels).to(embedder.device)).mean(1).cpu().numpy())
+    return np.concatenate(features)
+
+
+def movie_vectors(embedder: Embedder, items: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Every movie of the catalogue embedded as a target item."""
+    result = embedder.embed(movielens_items(items), instruction=MOVIE_INSTRUCTION)
+    return result.ids, result.vectors
+
+
+def user_contexts(sequences: pd.DataFrame, split: str, window: int) -> tuple[list, list, list]:
+    """Per user: the last `window` items before the held-out one, the target, the seen items."""
+    contexts, targets, seen = [], [], []
+    for row in sequences.itertuples():
+        history = list(row.history)
+        if split == "test":
+            history = history + [row.validation_item]
+        contexts.append(history[-window:])
+        targets.append(row.test_item if split == "test" else row.validation_item)
+        seen.append(history)
+    return contexts, targets, seen
+
+
+@torch.inference_mode()
+def movielens_next_item(
+    embedder: Embedder,
+    tables: dict[str, pd.DataFrame],
+    split: str = "test",
+    pooler: torch.nn.Module | None = None,
+    window: int = 10,
+    ks=(10,),
+) -> dict:
+    """HR@k / NDCG@k of ranking ALL movies for each user's held-out positive."""
+    ids, vectors = movie_vectors(embedder, tables["items"])
+    index = {item_id: row for row, item_id in enumerate(ids)}
+    contexts, targets, seen = user_contexts(tables["sequences"], split, window)
+    pooler = (pooler or MeanPooler()).eval()
+    length = max(len(c) for c in contexts)
+    rows = np.zeros((len(contexts), length), dtype=np.int64)
+    mask = np.zeros((len(contexts), length), dtype=bool)
+    for user, context in enumerate(contexts):
+        rows[user, : len(context)] = [index[i] for i in context]
+        mask[user, : len(context)] = True
+    stacked = torch.from_numpy(vectors)[torch.from_numpy(rows)]
+    users = pooler(stacked, torch.from_numpy(mask)).numpy().astype(np.float32)
+    return next_item_report(
+        users,
+        vectors,
+        np.array([index[t] for t in targets]),
+        [np.array([index[i] for i in s]) for s in seen],
+        ks,
+    )
+
+
+def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test", ks=(10,)):
+    """Next-item metrics for a baseline given a [users, items] score matrix (users in
+    `sequences` order) or one score per item (the same ranking for every user)."""
+    index = {item_id: row for row, item_id in enumerate(item_ids)}
+    _, targets, seen = user_contexts(tables["sequences"], split, window=1)
+    n_users = len(targets)
+    matrix = np.broadcast_to(scores, (n_users, len(item_ids))) if scores.ndim == 1 else scores
+    return score_ranking_report(
+        np.ascontiguousarray(matrix, dtype=np.float64),
+        np.array([index[t] for t in targets]),
+        [np.array([index[i] for i in s]) for s in seen],
+        ks,
+    )

@@ -1,0 +1,181 @@
+"""Running one stage end to end: data, initial weights, mined negatives / sequences, teacher.
+
+`train_stage` is what `sail train` and the pipeline's training components call. Each stage starts
+from the previous stage's exported model (`init`), or from the preset for the first stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model_code.config import ConfigError
+from model_code.data.catalogue import caption_of, drawing_of
+from model_code.embed import Embedder
+from model_code.factory import create_model, load_pretrained
+from model_code.training.callbacks import TrainingCallback
+from model_code.training.hard_negatives import f1_optimal_threshold, mine_hard_negatives
+from model_code.training.sources import OpenclipartSource, TrainingData, build_sources
+from model_code.training.stages import StageConfig, load_stage
+from model_code.training.task import SailTrainingTask
+from model_code.training.trainer import HEADS_FILE, Trainer, TrainResult
+
+logger = logging.getLogger(__name__)
+SEQUENCE_STAGES = ("seq2item", "id2item")
+
+
+@dataclass
+class StageInputs:
+    """Optional inputs a stage can be given instead of computing them itself."""
+
+    teacher: Path | None = None  # an IdTeacher .npz (id2item)
+    data: TrainingData | None = None  # already loaded tables (tests, the pipeline)
+
+
+def train_stage(
+    preset: str,
+    stage_name: str,
+    out_dir: Path,
+    steps: int | None = None,
+    init: Path | None = None,
+    resume: Path | None = None,
+    synthetic: bool | None = None,
+    inputs: StageInputs | None = None,
+    callbacks: list[TrainingCallback] | None = None,
+    **overrides,
+) -> TrainResult:
+    """Train one stage and export its model to `out_dir/model`."""
+    stage = load_stage(stage_name, steps=steps, **overrides)
+    inputs = inputs or StageInputs()
+    synthetic = (preset == "tiny") if synthetic is None else synthetic
+    torch.manual_seed(stage.seed)
+    model, processor = load_pretrained(init, preset) if init else create_model(preset)
+    data = inputs.data or load_training_data(stage, synthetic)
+    if stage_name in SEQUENCE_STAGES and data.sequences is None:
+        data.sequences = mine_interest_sequences(Embedder(model, processor), data, stage.window)
+    if any(d.source == "movielens-id2item" for d in stage.datasets) and data.teacher_ids is None:
+        attach_teacher(data, inputs.teacher, stage.seed)
+    sources = build_sources(stage, data)
+    if stage.hard_negatives:
+        attach_hard_negatives(Embedder(model, processor), sources, stage)
+    teacher_dim = None if data.teacher_vectors is None else data.teacher_vectors.shape[1]
+    task = SailTrainingTask(model, processor, stage, teacher_dim=teacher_dim)
+    if init:
+        load_heads(task, Path(init))
+    trainer = Trainer(task, sources, out_dir, callbacks)
+    return trainer.fit(resume=resume)
+
+
+def load_training_data(stage: StageConfig, synthetic: bool) -> TrainingData:
+    """The prepared tables the stage's data sets read (synthetic look-alikes for tests)."""
+    from model_code.data import synthetic as fake
+    from model_code.data.movielens import load_movielens
+    from model_code.data.openclipart import load_openclipart
+
+    sources = {d.source for d in stage.datasets}
+    data = TrainingData()
+    if any(s.startswith("openclipart") for s in sources):
+        media = Path(tempfile.mkdtemp(prefix="sail-synthetic-"))
+        data.openclipart = (
+            fake.synthetic_openclipart(80, media) if synthetic else load_openclipart()
+        )
+    if any(s.startswith("movielens") for s in sources):
+        data.movielens = fake.synthetic_movielens() if synthetic else load_movielens()
+    return data
+
+
+def mine_interest_sequences(embedder: Embedder, data: TrainingData, window: int) -> list:
+    """User-interest sequences (context items -> next item) from the training histories."""
+    from model_code.cre.interest_mining import (
+        build_sequences,
+        co_engagement_similarity,
+        train_histories,
+    )
+    from model_code.evaluation.suite import movie_vectors
+
+    if data.movielens is None:
+        raise ConfigError("sequence stages need the MovieLens tables")
+    histories = train_histories(data.movielens["sequences"])
+    item_ids, vectors = movie_vectors(embedder, data.movielens["items"])
+    sequences = build_sequences(
+        histories,
+        item_ids,
+        content_vectors=vectors,
+        co_engagement=co_engagement_similarity(histories, item_ids),
+        window=window,
+    )
+    logger.info("mined %d interest sequences", len(sequences))
+    return [(list(s.context), s.target) for s in sequences]
+
+
+def attach_teacher(data: TrainingData, path: Path | None, seed: int) -> None:
+    """The ID teacher's item vectors: loaded from `path`, or trained now (BPR, train rows only)."""
+    from model_code.cre.teacher import IdTeacher, TeacherConfig, train_bpr
+
+    if path is not None:
+        teacher = IdTeacher.load(path)
+    else:
+        teacher = train_bpr(data.movielens["interactions"], TeacherConfig(seed=seed))
+    data.teacher_ids, data.teacher_vectors = list(teacher.item_ids), teacher.item_vectors
+
+
+def attach_hard_negatives(embedder: Embedder, sources: dict, stage: StageConfig) -> None:
+    """Mine each openclipart source's hard negatives with the stage's starting model.
+
+    Positives are the true caption->drawing scores; the F1-optimal threshold separates them from
+    the other pairs; candidates above it are dropped as false negatives and the hardest ones at or
+    below it become the negatives. A random pool bounds the cost on CPU.
+    """
+    for source in sources.values():
+        if not isinstance(source, OpenclipartSource):
+            continue
+        pool_size = source.config.options.get("mining_pool", 512)
+        pool = random.Random(stage.seed).sample(source.items, min(pool_size, len(source.items)))
+        captions = [caption_of(item) for item in pool]
+        drawings = [drawing_of(item) for item in pool]
+        query = embedder.embed(
+            captions, side="query", instruction=source.config.instructions["query"]
+        )
+        target = embedder.embed(drawings, instruction=source.config.instructions["target"])
+        similarity = query.vectors @ target.vectors.T
+        positives = np.diag(similarity)
+        negatives = similarity[~np.eye(len(pool), dtype=bool)]
+        threshold, f1 = f1_optimal_threshold(positives, negatives)
+        mined = mine_hard_negatives(
+            similarity, np.arange(len(pool)), threshold, stage.hard_negatives
+        )
+        source.items = pool
+        source.negatives = {
+            item.id: [drawings[j] for j, keep in zip(row, ok, strict=True) if keep]
+            for item, row, ok in zip(pool, mined.indices, mined.mask, strict=True)
+        }
+        logger.info(
+            "mined %s: threshold %.3f (F1 %.3f), %d false negatives dropped",
+            source.config.name,
+            threshold,
+            f1,
+            mined.total_false_negatives,
+        )
+
+
+def load_heads(task: SailTrainingTask, folder: Path) -> None:
+    """Carry the previous stage's sequence pooler and ID projection over, where they fit."""
+    path = folder / HEADS_FILE
+    if not path.is_file():
+        return
+    heads = torch.load(path, map_location="cpu", weights_only=False)
+    if heads["stage"]["sequence_pooling"] == task.stage.sequence_pooling:
+        task.pooler.load_state_dict(heads["pooler"])
+    projection, target = heads.get("teacher_projection"), task.teacher_projection
+    if (
+        projection is not None
+        and target is not None
+        and projection["weight"].shape == target.weight.shape
+    ):
+        target.load_state_dict(projection)

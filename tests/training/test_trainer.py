@@ -1,0 +1,124 @@
+"""The trainer on the DeepSpeed engine (CPU, one gloo process), tiny preset, synthetic data."""
+
+import json
+import math
+
+import pytest
+
+from model_code.config import ConfigError
+from model_code.data.synthetic import synthetic_openclipart
+from model_code.factory import load_pretrained
+from model_code.training.callbacks import TrainingCallback
+from model_code.training.run import StageInputs, load_training_data, train_stage
+from model_code.training.schedule import warmup_cosine
+from model_code.training.sources import TrainingData
+from model_code.training.stages import load_stage
+from model_code.training.trainer import StochasticSpecializer
+
+
+def _losses(out_dir):
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [row["loss"] for row in rows], rows
+
+
+class StopAt(TrainingCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_checkpoint(self, path, step):
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_content_stage_learns_and_exports(tmp_path):
+    result = train_stage(
+        "tiny", "content2", tmp_path, steps=30, lr=1e-3, min_lr=1e-3, batch_size=8, freeze=[]
+    )
+    losses, rows = _losses(tmp_path)
+    assert len(losses) == 30
+    assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
+    assert {"step", "dataset", "loss", "infonce", "lr", "temperature/openclipart"} <= set(rows[0])
+    model, _ = load_pretrained(result.model_dir, expected_preset="tiny")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert (tmp_path / "checkpoints" / "latest").is_file()
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    settings = dict(steps=6, batch_size=4, checkpoint_every=3, warmup_steps=1, lr=1e-3)
+    train_stage("tiny", "content1", tmp_path / "full", **settings)
+    with pytest.raises(KeyboardInterrupt):
+        train_stage("tiny", "content1", tmp_path / "cut", callbacks=[StopAt(3)], **settings)
+    assert len(_losses(tmp_path / "cut")[0]) == 3
+    train_stage("tiny", "content1", tmp_path / "cut", resume=tmp_path / "cut", **settings)
+    full, full_rows = _losses(tmp_path / "full")
+    resumed, resumed_rows = _losses(tmp_path / "cut")
+    assert [r["dataset"] for r in resumed_rows] == [r["dataset"] for r in full_rows]
+    assert resumed == pytest.approx(full, abs=1e-4)
+
+
+def test_stage_starts_from_the_previous_stage(tmp_path):
+    first = train_stage("tiny", "content1", tmp_path / "one", steps=2, batch_size=4)
+    second = train_stage(
+        "tiny", "content3", tmp_path / "three", steps=2, batch_size=4, init=first.model_dir
+    )
+    assert second.model_dir.is_dir()
+    with pytest.raises(ConfigError, match="trained with preset 'tiny', not 'mini'"):
+        train_stage("mini", "content2", tmp_path / "x", steps=1, init=first.model_dir)
+
+
+def test_bad_stage_configs_fail_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="unknown stage 'content9'"):
+        load_stage("content9")
+    stage = load_stage("content1").to_dict()
+    stage["datasets"][0]["losses"] = {"triplet": 1.0}
+    with pytest.raises(ConfigError, match="unknown loss 'triplet'"):
+        type(load_stage("content1")).from_dict(stage)
+    stage["datasets"][0]["losses"] = {"infonce": 1.0}
+    stage["datasets"][0]["patterns"] = ["text->smell"]
+    with pytest.raises(ConfigError, match="unknown modality 'smell'"):
+        type(load_stage("content1")).from_dict(stage)
+    stage["datasets"][0]["patterns"] = ["text->vision"]
+    stage["datasets"][0]["source"] = "imagenet"
+    with pytest.raises(ConfigError, match="unknown source 'imagenet'"):
+        type(load_stage("content1")).from_dict(stage)
+
+
+def test_an_empty_dataset_after_filtering_is_refused(tmp_path):
+    pairs = synthetic_openclipart(5, tmp_path / "media").assign(split="test")
+    inputs = StageInputs(data=TrainingData(openclipart=pairs))
+    with pytest.raises(ConfigError, match="'openclipart' has 0 record\\(s\\) after filtering"):
+        train_stage("tiny", "content2", tmp_path / "run", steps=1, inputs=inputs)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_stochastic_specialization_follows_the_weights():
+    import random
+
+    stage = load_stage("content1")
+    specializer = StochasticSpecializer(stage)
+    rng = random.Random(0)
+    draws = [specializer.draw(rng) for _ in range(4000)]
+    for dataset in stage.datasets:
+        assert draws.count(dataset.name) / 4000 == pytest.approx(dataset.weight, abs=0.03)
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    lrs = [warmup_cosine(s, 20, 4, 1.0, 0.1) for s in range(20)]
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+    assert lrs[-1] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("stage", ["seq2item", "id2item"])
+def test_cre_stages_train_on_generated_data(stage, tmp_path):
+    result = train_stage("tiny", stage, tmp_path, steps=3, batch_size=4)
+    _, rows = _losses(tmp_path)
+    assert len(rows) == 3 and all(math.isfinite(row["loss"]) for row in rows)
+    assert any(row["dataset"].startswith("movielens") for row in rows)
+    assert (result.model_dir / "heads.pt").is_file()
+
+
+def test_synthetic_data_has_the_real_schemas():
+    data = load_training_data(load_stage("id2item"), synthetic=True)
+    assert {"id", "title", "keywords", "image", "group", "split"} <= set(data.openclipart.columns)
+    assert set(data.movielens) >= {"items", "interactions", "sequences"}
