@@ -10,7 +10,7 @@ export DS_BUILD_OPS := 0
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data test test-slow lint format clean
+.PHONY: help setup run data results test test-slow lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ run: $(STAMP) ## The main job: prepare the data, then embed both catalogues with
 	$(BIN)/sail data items openclipart --split test -o $(SAIL_HOME)/items/openclipart-test.jsonl
 	$(BIN)/sail embed --preset mini -i $(SAIL_HOME)/items/movielens.jsonl -o $(SAIL_HOME)/embeddings/movielens.npy
 	$(BIN)/sail embed --preset mini -i $(SAIL_HOME)/items/openclipart-test.jsonl -o $(SAIL_HOME)/embeddings/openclipart-test.npy
+
+results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md
+	$(BIN)/sail data prepare
+	$(BIN)/sail schedule --preset mini --out $(SAIL_HOME)/schedule
+	$(BIN)/sail report --results $(SAIL_HOME)/schedule/results.json -o docs/results.md
 
 test: $(STAMP) lint ## Lint, then run the test suite (slow tests excluded)
 	$(BIN)/pytest -q

@@ -91,6 +91,7 @@ class ModelConfig:
     audio: AudioConfig
     text: TextConfig = field(default_factory=TextConfig)
     matryoshka_dims: tuple[int, ...] = ()
+    sequence_pooling: str = "mean"  # user interest from item sequences: "mean" or "transformer"
 
     def __post_init__(self) -> None:
         self.matryoshka_dims = tuple(self.matryoshka_dims)

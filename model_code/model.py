@@ -8,6 +8,7 @@ from torch import nn
 
 from model_code.config import ConfigError, ModelConfig
 from model_code.encoders.audio import AudioEncoder
+from model_code.encoders.sequence import build_pooler
 from model_code.encoders.vision import VisionEncoder
 from model_code.fusion import build_fuser, fuser_width, mean_tanh_pool
 from model_code.processor import ModelInputs
@@ -28,11 +29,28 @@ class SailEmbeddingModel(nn.Module):
             )
         self.vision = VisionEncoder(config.vision, width)
         self.audio = AudioEncoder(config.audio, width)
+        self.pooler = build_pooler(config.sequence_pooling, width)
 
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
         tokens, mask = self.token_sequence(inputs)
         hidden = self.fuser(tokens, mask)
         return F.normalize(mean_tanh_pool(hidden, mask), dim=-1)
+
+    def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """User-interest vectors: each context lists rows of `vectors` (item embeddings)."""
+        length = max(len(c) for c in contexts)
+        index = torch.zeros(len(contexts), length, dtype=torch.long, device=vectors.device)
+        mask = torch.zeros(len(contexts), length, dtype=torch.bool, device=vectors.device)
+        for row, context in enumerate(contexts):
+            index[row, : len(context)] = torch.tensor(context, device=vectors.device)
+            mask[row, : len(context)] = True
+        return self.pooler(vectors[index], mask)
+
+    def use_sequence_pooling(self, kind: str) -> None:
+        """Switch the sequence pooler (a fresh one) when a stage asks for another kind."""
+        if kind != self.config.sequence_pooling:
+            self.config.sequence_pooling = kind
+            self.pooler = build_pooler(kind, self.config.embed_dim)
 
     def token_sequence(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Each item's [instruction; audio token; vision latents; text] embeddings, right-padded."""
@@ -60,7 +78,8 @@ class SailEmbeddingModel(nn.Module):
         if values is None:
             return None
         present = counts > 0
-        encoded = iter(encoder(values, counts[present]))
+        dtype = next(encoder.parameters()).dtype  # bf16 under DeepSpeed on GPUs
+        encoded = iter(encoder(values.to(dtype), counts[present]))
         return [next(encoded) if has else None for has in present.tolist()]
 
 

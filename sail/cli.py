@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from model_code.config import PRESETS
+from model_code.training.stages import STAGES
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -91,3 +92,80 @@ def data_items(
     output.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(items, output)
     typer.echo(f"wrote {len(items)} items to {output}")
+
+
+@app.command()
+def train(
+    stage: Annotated[str, typer.Option(help=f"One of {', '.join(STAGES)}.")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics.jsonl, model/.")],
+    preset: Annotated[str, typer.Option(help="tiny or mini.")] = "mini",
+    steps: Annotated[int | None, typer.Option(help="Override the stage's step count.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from this exported model.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue a stopped run.")] = None,
+    teacher: Annotated[Path | None, typer.Option(help="ID teacher .npz (id2item).")] = None,
+    data: Annotated[str, typer.Option(help="auto, real or synthetic.")] = "auto",
+):
+    """Train one stage on the DeepSpeed engine (`--preset tiny` alone: generated data)."""
+    from model_code.training.run import StageInputs, train_stage
+
+    if data not in ("auto", "real", "synthetic"):
+        raise typer.BadParameter("choose auto, real or synthetic", param_hint="--data")
+    synthetic = None if data == "auto" else data == "synthetic"
+    with user_errors():
+        result = train_stage(
+            preset,
+            stage,
+            out,
+            steps=steps,
+            init=init,
+            resume=resume,
+            synthetic=synthetic,
+            inputs=StageInputs(teacher=teacher),
+        )
+    typer.echo(f"trained {stage} for {result.steps} steps in {result.seconds:.0f} s")
+    typer.echo(f"model: {result.model_dir}\nmetrics: {out / 'metrics.jsonl'}")
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[Path, typer.Option(help="An exported model folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Metrics JSON to write.")],
+    split: Annotated[str, typer.Option(help="validation or test.")] = "test",
+):
+    """Evaluate a model on the held-out split: openclipart text<->image, MovieLens next item."""
+    from model_code.evaluation.suite import evaluate_model
+
+    with user_errors():
+        metrics = evaluate_model(model, split)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(metrics, indent=2) + "\n")
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+@app.command()
+def schedule(
+    out: Annotated[Path, typer.Option(help="Run folder (one subfolder per stage).")],
+    preset: Annotated[str, typer.Option(help="tiny or mini.")] = "mini",
+    steps: Annotated[
+        int | None, typer.Option(help="Steps for every stage (default: each config's).")
+    ] = None,
+):
+    """Train the whole schedule on the real data, evaluate each stage and the baselines."""
+    from model_code.training.curriculum import run_curriculum
+    from model_code.training.stages import STAGES as stages
+
+    with user_errors():
+        results = run_curriculum(preset, out, {s: steps for s in stages} if steps else None)
+    typer.echo(f"results: {out / 'results.json'} ({len(results['stages'])} stages)")
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Option(help="results.json from `sail schedule`.")],
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("docs/results.md"),
+):
+    """Render the results page (markdown tables) from a schedule's results.json."""
+    from model_code.evaluation.report import write_report
+
+    with user_errors():
+        typer.echo(f"wrote {write_report(results, output)}")

@@ -87,3 +87,21 @@ def base_tiny(base_tiny_config):
 def items():
     """Eight items: text-only, image-only, text+image, frames+audio+text (twice each)."""
     return mixed_items(8)
+
+
+@pytest.fixture(scope="session")
+def prepared_home(tmp_path_factory):
+    """A SAIL_HOME with the real data prepared small (40 openclipart pairs, all of MovieLens)."""
+    import os
+
+    from model_code.data.prepare import prepare_all
+
+    home = tmp_path_factory.mktemp("sail-home")
+    previous = os.environ.get("SAIL_HOME")
+    os.environ["SAIL_HOME"] = str(home)
+    prepare_all(limit=40)
+    yield home
+    if previous is None:
+        del os.environ["SAIL_HOME"]
+    else:
+        os.environ["SAIL_HOME"] = previous

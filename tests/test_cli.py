@@ -79,3 +79,24 @@ def test_console_script_is_installed():
         [sys.executable, "-m", "sail", "--help"], capture_output=True, text=True, check=True
     )
     assert "embed" in result.stdout and "data" in result.stdout
+
+
+def test_sail_train_tiny_runs_on_generated_data_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--stage", "content2", "--steps", "2", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "trained content2 for 2 steps" in result.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2]
+    again = runner.invoke(app, [*args, "--resume", str(out)])
+    assert again.exit_code == 0, again.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_sail_train_names_a_bad_stage(tmp_path):
+    result = runner.invoke(
+        app, ["train", "--preset", "tiny", "--stage", "content7", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "unknown stage 'content7'" in result.output

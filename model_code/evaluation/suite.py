@@ -13,24 +13,26 @@ from sklearn.linear_model import Ridge
 
 from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.embed import Embedder
-from model_code.encoders.sequence import MeanPooler
 from model_code.evaluation.retrieval import (
     cross_modal_report,
     next_item_report,
     score_ranking_report,
 )
+from model_code.training.stages import load_stage
 
-CAPTION_INSTRUCTION = "Find the drawing this caption describes."
-DRAWING_INSTRUCTION = "Represent the drawing."
-MOVIE_INSTRUCTION = "Represent the movie."
+
+def _instructions(stage: str, dataset: str) -> dict[str, str]:
+    """Evaluate with the instructions the model was trained with for that data set."""
+    return load_stage(stage).dataset(dataset).instructions
 
 
 def openclipart_retrieval(embedder: Embedder, pairs: pd.DataFrame, ks=(1, 5, 10)) -> dict:
     """Text->image and image->text recall@k over one split (each row is a caption/drawing pair)."""
     items = openclipart_items(pairs)
     captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
-    text = embedder.embed(captions, side="query", instruction=CAPTION_INSTRUCTION).vectors
-    image = embedder.embed(drawings, instruction=DRAWING_INSTRUCTION).vectors
+    instructions = _instructions("content2", "openclipart")
+    text = embedder.embed(captions, side="query", instruction=instructions["query"]).vectors
+    image = embedder.embed(drawings, instruction=instructions["target"]).vectors
     return cross_modal_report(text, image, ks)
 
 
@@ -42,7 +44,8 @@ def frozen_ridge_baseline(
 
     def text_vectors(frame):
         captions = [caption_of(item) for item in openclipart_items(frame)]
-        return embedder.embed(captions, side="query", instruction=CAPTION_INSTRUCTION).vectors
+        instruction = _instructions("content2", "openclipart")["query"]
+        return embedder.embed(captions, side="query", instruction=instruction).vectors
 
     ridge = Ridge(alpha=alpha).fit(image_features(embedder, train), text_vectors(train))
     mapped = ridge.predict(image_features(embedder, test))
@@ -64,7 +67,8 @@ def image_features(embedder: Embedder, frame: pd.DataFrame, batch_size: int = 32
 
 def movie_vectors(embedder: Embedder, items: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Every movie of the catalogue embedded as a target item."""
-    result = embedder.embed(movielens_items(items), instruction=MOVIE_INSTRUCTION)
+    instruction = _instructions("seq2item", "movielens-sequences")["target"]
+    result = embedder.embed(movielens_items(items), instruction=instruction)
     return result.ids, result.vectors
 
 
@@ -86,25 +90,18 @@ def movielens_next_item(
     embedder: Embedder,
     tables: dict[str, pd.DataFrame],
     split: str = "test",
-    pooler: torch.nn.Module | None = None,
     window: int = 10,
     ks=(10,),
 ) -> dict:
-    """HR@k / NDCG@k of ranking ALL movies for each user's held-out positive."""
+    """HR@k / NDCG@k of ranking ALL movies for each user's held-out positive; the user vector is
+    the model's sequence pooler over the last `window` items before it."""
     ids, vectors = movie_vectors(embedder, tables["items"])
     index = {item_id: row for row, item_id in enumerate(ids)}
     contexts, targets, seen = user_contexts(tables["sequences"], split, window)
-    pooler = (pooler or MeanPooler()).eval()
-    length = max(len(c) for c in contexts)
-    rows = np.zeros((len(contexts), length), dtype=np.int64)
-    mask = np.zeros((len(contexts), length), dtype=bool)
-    for user, context in enumerate(contexts):
-        rows[user, : len(context)] = [index[i] for i in context]
-        mask[user, : len(context)] = True
-    stacked = torch.from_numpy(vectors)[torch.from_numpy(rows)]
-    users = pooler(stacked, torch.from_numpy(mask)).numpy().astype(np.float32)
+    rows = [[index[i] for i in context] for context in contexts]
+    users = embedder.model.eval().pool_sequences(torch.from_numpy(vectors), rows)
     return next_item_report(
-        users,
+        users.numpy().astype(np.float32),
         vectors,
         np.array([index[t] for t in targets]),
         [np.array([index[i] for i in s]) for s in seen],
@@ -125,3 +122,18 @@ def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test"
         [np.array([index[i] for i in s]) for s in seen],
         ks,
     )
+
+
+def evaluate_model(model_dir, split: str = "test") -> dict:
+    """Every held-out metric of an exported model (its trained sequence pooler included)."""
+    from model_code.data.movielens import load_movielens
+    from model_code.data.openclipart import load_openclipart
+
+    if split not in ("validation", "test"):
+        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    embedder = Embedder.from_pretrained(model_dir)
+    pairs = load_openclipart(split=split)
+    metrics = {f"openclipart/{k}": v for k, v in openclipart_retrieval(embedder, pairs).items()}
+    ml = movielens_next_item(embedder, load_movielens(), split)
+    metrics.update({f"movielens/{k}": v for k, v in ml.items()})
+    return metrics

@@ -16,12 +16,19 @@ import numpy as np
 import torch
 
 from model_code.config import ConfigError
-from model_code.data.catalogue import caption_of, drawing_of
+from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.embed import Embedder
 from model_code.factory import create_model, load_pretrained
+from model_code.training.balancing import balance_weights
 from model_code.training.callbacks import TrainingCallback
 from model_code.training.hard_negatives import f1_optimal_threshold, mine_hard_negatives
-from model_code.training.sources import OpenclipartSource, TrainingData, build_sources
+from model_code.training.sources import (
+    OpenclipartSource,
+    PairBatch,
+    SequenceBatch,
+    TrainingData,
+    build_sources,
+)
 from model_code.training.stages import StageConfig, load_stage
 from model_code.training.task import SailTrainingTask
 from model_code.training.trainer import HEADS_FILE, Trainer, TrainResult
@@ -68,7 +75,10 @@ def train_stage(
     task = SailTrainingTask(model, processor, stage, teacher_dim=teacher_dim)
     if init:
         load_heads(task, Path(init))
-    trainer = Trainer(task, sources, out_dir, callbacks)
+    weights = None
+    if stage.balance:
+        weights = balanced_weights(Embedder(model, processor), sources, data, stage.seed)
+    trainer = Trainer(task, sources, out_dir, callbacks, sampling_weights=weights)
     return trainer.fit(resume=resume)
 
 
@@ -164,14 +174,57 @@ def attach_hard_negatives(embedder: Embedder, sources: dict, stage: StageConfig)
         )
 
 
+def balanced_weights(
+    embedder: Embedder, sources: dict, data: TrainingData, seed: int, sample: int = 96
+) -> dict[str, float]:
+    """Sampling weights by adaptive multi-source balancing: a sample of each training source and
+    of each evaluation set (the validation splits) embedded with the stage's starting model."""
+    rng = random.Random(seed)
+    train_sets = {
+        name: embedder.embed(_source_items(source.batch(rng, sample)), progress=False).vectors
+        for name, source in sources.items()
+    }
+    eval_sets = {
+        name: embedder.embed(items, progress=False).vectors
+        for name, items in _evaluation_items(data, rng, sample).items()
+    }
+    result = balance_weights(train_sets, eval_sets, seed=seed)
+    logger.info("balanced sampling weights: %s", result.weights)
+    return result.weights
+
+
+def _source_items(batch) -> list:
+    if isinstance(batch, PairBatch):
+        return [pair.target for pair in batch.pairs]
+    if isinstance(batch, SequenceBatch):
+        return batch.targets
+    return batch.items
+
+
+def _evaluation_items(data: TrainingData, rng: random.Random, sample: int) -> dict[str, list]:
+    sets = {}
+    if data.openclipart is not None:
+        frame = data.openclipart[data.openclipart["split"] == "validation"]
+        sets["openclipart-validation"] = openclipart_items(frame)
+    if data.movielens is not None:
+        wanted = set(data.movielens["sequences"]["validation_item"])
+        items = movielens_items(data.movielens["items"])
+        sets["movielens-validation"] = [item for item in items if item.id in wanted]
+    return {
+        name: rng.sample(items, min(sample, len(items))) for name, items in sets.items() if items
+    }
+
+
 def load_heads(task: SailTrainingTask, folder: Path) -> None:
-    """Carry the previous stage's sequence pooler and ID projection over, where they fit."""
+    """Carry the previous stage's temperatures and ID projection over, where they fit."""
     path = folder / HEADS_FILE
     if not path.is_file():
         return
     heads = torch.load(path, map_location="cpu", weights_only=False)
-    if heads["stage"]["sequence_pooling"] == task.stage.sequence_pooling:
-        task.pooler.load_state_dict(heads["pooler"])
+    known = set(task.temperatures.names)
+    for name, value in heads["temperatures"].items():
+        if name.split(".")[1] in known:
+            task.temperatures.state_dict()[name].copy_(value)
     projection, target = heads.get("teacher_projection"), task.teacher_projection
     if (
         projection is not None

@@ -104,6 +104,7 @@ class StageConfig:
     batch_size: int = 32
     lr: float = 1e-4
     min_lr: float = 6e-5
+    head_lr_scale: float = 10.0  # newly initialised parts (Perceiver, adapters, heads) learn faster
     warmup_steps: int = 10
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
@@ -112,6 +113,8 @@ class StageConfig:
     freeze: list[str] = field(default_factory=list)
     matryoshka_weights: list[float] | None = None
     hard_negatives: int = 0
+    balance: bool = False  # sampling weights from adaptive multi-source balancing
+    gradient_checkpointing: bool | None = None  # None: on when training on GPUs
     sequence_pooling: str = "mean"
     window: int = 10
 

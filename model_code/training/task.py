@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from model_code.config import MODALITIES
-from model_code.encoders.sequence import build_pooler
 from model_code.items import Item
 from model_code.losses import (
     LateFusionGate,
@@ -52,7 +51,8 @@ class SailTrainingTask(nn.Module):
         self.stage = stage
         self.temperatures = TemperatureBank({d.name: d.temperature for d in stage.datasets})
         self.gate = LateFusionGate(dim)
-        self.pooler = build_pooler(stage.sequence_pooling, dim)
+        if any("seq2item" in d.losses for d in stage.datasets):
+            model.use_sequence_pooling(stage.sequence_pooling)
         self.teacher_projection = nn.Linear(teacher_dim, dim) if teacher_dim else None
         self.rng = random.Random(stage.seed)
         self.frozen = [
@@ -117,7 +117,10 @@ class SailTrainingTask(nn.Module):
         terms = {}
         main = [views[p] for p in config.parsed_patterns]
         if "infonce" in config.losses:
-            losses = [self._matryoshka(info_nce, qv, tv, tau, valid=ok) for qv, tv, ok in main]
+            directions = [(qv, tv, ok) for qv, tv, ok in main]
+            if config.options.get("symmetric"):  # target->query on the same embeddings
+                directions += [(tv, qv, ok) for qv, tv, ok in main]
+            losses = [self._matryoshka(info_nce, a, b, tau, valid=ok) for a, b, ok in directions]
             terms["infonce"] = torch.stack(losses).mean()
         if "cosent" in config.losses:
             scores = torch.tensor([pair.score for pair in batch.pairs], device=q.device)
@@ -164,22 +167,12 @@ class SailTrainingTask(nn.Module):
             [(unique[i], MODALITIES) for i in order], config.instructions["target"]
         )
         position = {item_id: row for row, item_id in enumerate(order)}
-        users = self.pool_sequences(
+        users = self.model.pool_sequences(
             vectors, [[position[i.id] for i in context] for context in batch.contexts]
         )
         targets = vectors[[position[item.id] for item in batch.targets]]
         tau = self.temperatures[config.name]
         return {"seq2item": self._matryoshka(info_nce, users, targets, tau)}
-
-    def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
-        """Pool each context (rows of `vectors`) into one user-interest vector."""
-        length = max(len(c) for c in contexts)
-        index = torch.zeros(len(contexts), length, dtype=torch.long, device=vectors.device)
-        mask = torch.zeros(len(contexts), length, dtype=torch.bool, device=vectors.device)
-        for row, context in enumerate(contexts):
-            index[row, : len(context)] = torch.tensor(context, device=vectors.device)
-            mask[row, : len(context)] = True
-        return self.pooler(vectors[index], mask)
 
     def _distill_terms(self, batch: DistillBatch) -> dict[str, torch.Tensor]:
         config = batch.dataset

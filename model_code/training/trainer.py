@@ -22,7 +22,7 @@ import torch
 
 from model_code.factory import save_pretrained
 from model_code.training.callbacks import MetricsJsonl, TrainingCallback
-from model_code.training.schedule import warmup_cosine
+from model_code.training.lr_schedule import warmup_cosine
 from model_code.training.stages import StageConfig
 from model_code.training.task import SailTrainingTask
 
@@ -108,10 +108,12 @@ class Trainer:
         init_distributed_defaults()
         _seed_everything(self.stage.seed)
         stage = self.stage
-        parameters = [p for p in self.task.parameters() if p.requires_grad]
+        checkpointing = stage.gradient_checkpointing
+        if checkpointing or (checkpointing is None and torch.cuda.is_available()):
+            self.task.model.fuser.net.gradient_checkpointing_enable()
         engine, _, _, scheduler = deepspeed.initialize(
             model=self.task,
-            model_parameters=parameters,
+            model_parameters=self.parameter_groups(),
             config=self.ds_config,
             lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
                 optimizer,
@@ -153,6 +155,19 @@ class Trainer:
             callback.on_end(result.__dict__)
         return result
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Pretrained fuser weights at the stage's lr, everything else at `head_lr_scale` x lr."""
+        fuser = {id(p) for p in self.task.model.fuser.parameters()}
+        trainable = [p for p in self.task.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in trainable if id(p) in fuser], "lr": self.stage.lr},
+            {
+                "params": [p for p in trainable if id(p) not in fuser],
+                "lr": self.stage.lr * self.stage.head_lr_scale,
+            },
+        ]
+        return [group for group in groups if group["params"]]
+
     def export(self, path: Path) -> Path:
         """The trained model as a self-contained folder, plus the task heads beside it."""
         save_pretrained(self.task.model, self.task.processor, path)
@@ -160,7 +175,6 @@ class Trainer:
             "stage": self.stage.to_dict(),
             "temperatures": self.task.temperatures.state_dict(),
             "gate": self.task.gate.state_dict(),
-            "pooler": self.task.pooler.state_dict(),
             "teacher_projection": (
                 self.task.teacher_projection.state_dict() if self.task.teacher_projection else None
             ),

@@ -9,8 +9,8 @@ from model_code.config import ConfigError
 from model_code.data.synthetic import synthetic_openclipart
 from model_code.factory import load_pretrained
 from model_code.training.callbacks import TrainingCallback
+from model_code.training.lr_schedule import warmup_cosine
 from model_code.training.run import StageInputs, load_training_data, train_stage
-from model_code.training.schedule import warmup_cosine
 from model_code.training.sources import TrainingData
 from model_code.training.stages import load_stage
 from model_code.training.trainer import StochasticSpecializer
