@@ -34,7 +34,11 @@ class SailEmbeddingModel(nn.Module):
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
         tokens, mask = self.token_sequence(inputs)
         hidden = self.fuser(tokens, mask)
-        return F.normalize(mean_tanh_pool(hidden, mask), dim=-1)
+        # Pool over the item's own tokens: the instruction prefix is attended to but, being the
+        # same for every item of a batch, left out of the mean (as instruction-tuned embedders do).
+        pool_mask = mask.clone()
+        pool_mask[:, : len(inputs.head_ids)] = 0
+        return F.normalize(mean_tanh_pool(hidden, pool_mask), dim=-1)
 
     def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
         """User-interest vectors: each context lists rows of `vectors` (item embeddings)."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from model_code.config import ConfigError
 from model_code.factory import save_pretrained
 from model_code.training.callbacks import MetricsJsonl, TrainingCallback
 from model_code.training.lr_schedule import warmup_cosine
@@ -131,6 +132,11 @@ class Trainer:
             name = self.specializer.draw(self.rng)
             batch = self.sources[name].batch(self.rng, stage.batch_size)
             loss, terms = engine(batch)
+            if not loss.requires_grad:
+                raise ConfigError(
+                    f"stage {stage.name!r}, data set {name!r}: its loss reaches no trainable "
+                    f"parameter (frozen: {stage.freeze})"
+                )
             engine.backward(loss)
             engine.step()
             loss_value = float(loss.detach())
