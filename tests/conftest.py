@@ -91,7 +91,7 @@ def items():
 
 @pytest.fixture(scope="session")
 def prepared_home(tmp_path_factory):
-    """A SAIL_HOME with the real data prepared small (40 openclipart pairs, all of MovieLens)."""
+    """A SAIL_HOME with the real data prepared small (300 openclipart pairs, all of MovieLens)."""
     import os
 
     from model_code.data.prepare import prepare_all
@@ -99,7 +99,7 @@ def prepared_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("sail-home")
     previous = os.environ.get("SAIL_HOME")
     os.environ["SAIL_HOME"] = str(home)
-    prepare_all(limit=40)
+    prepare_all(limit=300)
     yield home
     if previous is None:
         del os.environ["SAIL_HOME"]
