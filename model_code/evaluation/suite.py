@@ -80,16 +80,14 @@ def movie_vectors(embedder: Embedder, items: pd.DataFrame) -> tuple[list[str], n
 
 
 def user_contexts(sequences: pd.DataFrame, split: str, window: int) -> tuple[list, list, list]:
-    """Per user: the last `window` items before the held-out one, the target, the seen items."""
-    contexts, targets, seen = [], [], []
-    for row in sequences.itertuples():
-        history = list(row.history)
-        if split == "test":
-            history = history + [row.validation_item]
-        contexts.append(history[-window:])
-        targets.append(row.test_item if split == "test" else row.validation_item)
-        seen.append(history)
-    return contexts, targets, seen
+    """Per user: the last `window` items before the held-out one, the target, every item before it
+    (the items excluded from the ranking)."""
+    from model_code.cre.interest_mining import evaluation_contexts
+
+    examples = evaluation_contexts(sequences, window, split)
+    everything = max(len(h) for h in sequences["history"]) + 1
+    seen = [e.context for e in evaluation_contexts(sequences, everything, split)]
+    return [e.context for e in examples], [e.target for e in examples], seen
 
 
 @torch.inference_mode()
