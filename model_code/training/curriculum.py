@@ -88,7 +88,7 @@ def run_curriculum(
         if stage in label:
             results["movielens"][label[stage]] = suite.movielens_next_item(embedder, tables, split)
         _write(results, out_dir)
-    results["semantic_ids"] = semantic_id_report(Embedder.from_pretrained(init), tables)
+    results["semantic_ids"] = semantic_id_report(embedder, tables)  # the final stage's model
     _write(results, out_dir)
     return results
 

@@ -34,7 +34,6 @@ from model_code.training.task import SailTrainingTask
 from model_code.training.trainer import HEADS_FILE, Trainer, TrainResult
 
 logger = logging.getLogger(__name__)
-SEQUENCE_STAGES = ("seq2item", "id2item")
 
 
 @dataclass
@@ -64,20 +63,20 @@ def train_stage(
     torch.manual_seed(stage.seed)
     model, processor = load_pretrained(init, preset) if init else create_model(preset)
     data = inputs.data or load_training_data(stage, synthetic)
-    if stage_name in SEQUENCE_STAGES and data.sequences is None:
-        data.sequences = mine_interest_sequences(Embedder(model, processor), data, stage.window)
-    if any(d.source == "movielens-id2item" for d in stage.datasets) and data.teacher_ids is None:
+    embedder = Embedder(model, processor)  # the stage's starting model, for mining and balancing
+    used = {d.source for d in stage.datasets}
+    if "movielens-sequences" in used and data.sequences is None:
+        data.sequences = mine_interest_sequences(embedder, data, stage.window)
+    if "movielens-id2item" in used and data.teacher_ids is None:
         attach_teacher(data, inputs.teacher, stage.seed)
     sources = build_sources(stage, data)
     if stage.hard_negatives:
-        attach_hard_negatives(Embedder(model, processor), sources, stage)
+        attach_hard_negatives(embedder, sources, stage)
     teacher_dim = None if data.teacher_vectors is None else data.teacher_vectors.shape[1]
     task = SailTrainingTask(model, processor, stage, teacher_dim=teacher_dim)
     if init:
         load_heads(task, Path(init))
-    weights = None
-    if stage.balance:
-        weights = balanced_weights(Embedder(model, processor), sources, data, stage.seed)
+    weights = balanced_weights(embedder, sources, data, stage.seed) if stage.balance else None
     trainer = Trainer(task, sources, out_dir, callbacks, sampling_weights=weights)
     return trainer.fit(resume=resume)
 
@@ -91,10 +90,11 @@ def load_training_data(stage: StageConfig, synthetic: bool) -> TrainingData:
     sources = {d.source for d in stage.datasets}
     data = TrainingData()
     if any(s.startswith("openclipart") for s in sources):
-        media = Path(tempfile.mkdtemp(prefix="sail-synthetic-"))
-        data.openclipart = (
-            fake.synthetic_openclipart(80, media) if synthetic else load_openclipart()
-        )
+        if synthetic:
+            media = Path(tempfile.mkdtemp(prefix="sail-synthetic-"))
+            data.openclipart = fake.synthetic_openclipart(80, media)
+        else:
+            data.openclipart = load_openclipart()
     if any(s.startswith("movielens") for s in sources):
         data.movielens = fake.synthetic_movielens() if synthetic else load_movielens()
     return data
@@ -216,15 +216,16 @@ def _evaluation_items(data: TrainingData, rng: random.Random, sample: int) -> di
 
 
 def load_heads(task: SailTrainingTask, folder: Path) -> None:
-    """Carry the previous stage's temperatures and ID projection over, where they fit."""
+    """Carry the previous stage's heads over where they fit: temperatures of data sets this
+    stage shares, the late-fusion gate, and the ID projection when its shape matches."""
     path = folder / HEADS_FILE
     if not path.is_file():
         return
     heads = torch.load(path, map_location="cpu", weights_only=False)
-    known = set(task.temperatures.names)
-    for name, value in heads["temperatures"].items():
-        if name.split(".")[1] in known:
-            task.temperatures.state_dict()[name].copy_(value)
+    current = task.temperatures.state_dict()
+    shared = {k: v for k, v in heads["temperatures"].items() if k in current}
+    task.temperatures.load_state_dict(shared, strict=False)
+    task.gate.load_state_dict(heads["gate"])
     projection, target = heads.get("teacher_projection"), task.teacher_projection
     if (
         projection is not None

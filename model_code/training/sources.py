@@ -137,10 +137,6 @@ class MovielensId2ItemSource:
         self.vectors = torch.from_numpy(np.asarray(vectors, dtype=np.float32))
         self.rows = [index[item.id] for item in self.items]
 
-    @property
-    def teacher_dim(self) -> int:
-        return self.vectors.shape[1]
-
     def batch(self, rng: random.Random, size: int) -> DistillBatch:
         chosen = rng.sample(range(len(self.items)), min(size, len(self.items)))
         rows = torch.tensor([self.rows[i] for i in chosen])
