@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from model_code.config import ConfigError, ModelConfig
 from model_code.encoders.audio import AudioEncoder
+from model_code.encoders.feature_cache import TowerFeatureCache
 from model_code.encoders.sequence import build_pooler
 from model_code.encoders.vision import VisionEncoder
 from model_code.fusion import build_fuser, fuser_width, mean_tanh_pool
@@ -49,6 +52,10 @@ class SailEmbeddingModel(nn.Module):
             index[row, : len(context)] = torch.tensor(context, device=vectors.device)
             mask[row, : len(context)] = True
         return self.pooler(vectors[index], mask)
+
+    def cache_tower_features(self, directory: Path | None) -> None:
+        """Reuse frozen vision-tower features (kept in `directory` across processes)."""
+        self.vision.feature_cache = TowerFeatureCache(directory)
 
     def use_sequence_pooling(self, kind: str) -> None:
         """Switch the sequence pooler (a fresh one) when a stage asks for another kind."""

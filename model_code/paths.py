@@ -12,3 +12,8 @@ def sail_home() -> Path:
 def data_dir() -> Path:
     """Prepared data sets live here, one folder per data set."""
     return sail_home() / "data"
+
+
+def feature_cache_dir() -> Path:
+    """Frozen vision-tower features shared by training stages and evaluations."""
+    return sail_home() / "cache" / "tower-features"

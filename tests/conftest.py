@@ -12,6 +12,20 @@ from model_code.data.synthetic import mixed_items
 from model_code.factory import create_model
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_home(tmp_path_factory):
+    """Local state (feature cache, stores) goes to a temporary SAIL_HOME, never the checkout."""
+    import os
+
+    previous = os.environ.get("SAIL_HOME")
+    os.environ["SAIL_HOME"] = str(tmp_path_factory.mktemp("sail-home-default"))
+    yield
+    if previous is None:
+        del os.environ["SAIL_HOME"]
+    else:
+        os.environ["SAIL_HOME"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

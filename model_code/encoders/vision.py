@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from model_code.config import ConfigError, VisionConfig
+from model_code.encoders.feature_cache import TowerFeatureCache
 from model_code.encoders.perceiver import VisualPerceiver
 from model_code.weights import resolve_weights
 
@@ -81,8 +82,22 @@ class VisionEncoder(nn.Module):
             config.perceiver_heads,
             config.max_frames,
         )
+        self.feature_cache: TowerFeatureCache | None = None  # set by `cache_tower_features`
 
     def forward(self, pixels: torch.Tensor, frame_counts: torch.Tensor) -> torch.Tensor:
         """pixels [frames_total, 3, H, W]; frame_counts [items] (all > 0) -> [items, Q, width]."""
-        patches = self.projection(self.tower(pixels))
-        return self.perceiver(patches, frame_counts)
+        return self.perceiver(self.projection(self.tower_features(pixels)), frame_counts)
+
+    def tower_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The tower's patch tokens, from the feature cache while the tower is frozen."""
+        if self.feature_cache is not None and self.tower_frozen():
+            return self.feature_cache.features(self.tower, pixels)
+        return self.tower(pixels)
+
+    def tower_frozen(self) -> bool:
+        """True when the tower's output is a pure function of its input: eval mode, no gradient."""
+        if self.tower.training:
+            return False
+        return not torch.is_grad_enabled() or not any(
+            p.requires_grad for p in self.tower.parameters()
+        )

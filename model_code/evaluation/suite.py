@@ -18,6 +18,7 @@ from model_code.evaluation.retrieval import (
     next_item_report,
     score_ranking_report,
 )
+from model_code.paths import feature_cache_dir
 from model_code.training.stages import load_stage
 
 
@@ -63,12 +64,13 @@ def frozen_ridge_baseline(
 @torch.inference_mode()
 def image_features(embedder: Embedder, frame: pd.DataFrame, batch_size: int = 32) -> np.ndarray:
     """Mean-pooled vision-tower features of each row's image (no Perceiver, no fuser)."""
-    processor, tower = embedder.processor, embedder.model.vision.tower
+    processor, vision = embedder.processor, embedder.model.vision
     features = []
     for start in range(0, len(frame), batch_size):
         rows = frame.iloc[start : start + batch_size]
         pixels = [processor.prepare(drawing_of(i)).frames[0] for i in openclipart_items(rows)]
-        features.append(tower(torch.stack(pixels).to(embedder.device)).mean(1).cpu().numpy())
+        tokens = vision.tower_features(torch.stack(pixels).to(embedder.device))
+        features.append(tokens.mean(1).cpu().numpy())
     return np.concatenate(features)
 
 
@@ -137,6 +139,7 @@ def evaluate_model(model_dir, split: str = "test") -> dict:
     if split not in ("validation", "test"):
         raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
     embedder = Embedder.from_pretrained(model_dir)
+    embedder.model.cache_tower_features(feature_cache_dir())
     pairs = load_openclipart(split=split)
     metrics = {f"openclipart/{k}": v for k, v in openclipart_retrieval(embedder, pairs).items()}
     ml = movielens_next_item(embedder, load_movielens(), split)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model_code.embed import Embedder
+from model_code.paths import feature_cache_dir
 from model_code.training.run import StageInputs, train_stage
 from model_code.training.stages import STAGES
 
@@ -47,6 +48,7 @@ def run_curriculum(
         "movielens": {},
     }
     base = Embedder.from_preset(preset)
+    base.model.cache_tower_features(feature_cache_dir())
     results["openclipart"]["frozen encoders + ridge"] = suite.frozen_ridge_baseline(
         base, pairs[pairs["split"] == "train"], test_pairs
     )
@@ -82,6 +84,7 @@ def run_curriculum(
             "final_loss": round(result.final_loss, 4),
         }
         embedder = Embedder.from_pretrained(result.model_dir)
+        embedder.model.cache_tower_features(feature_cache_dir())
         if stage in CONTENT_STAGES:
             results["openclipart"][stage] = suite.openclipart_retrieval(embedder, test_pairs)
         label = {"content3": "content only", "seq2item": "+ seq2item", "id2item": "+ ID2item"}

@@ -19,6 +19,7 @@ from model_code.config import ConfigError
 from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.embed import Embedder
 from model_code.factory import create_model, load_pretrained
+from model_code.paths import feature_cache_dir
 from model_code.training.balancing import balance_weights
 from model_code.training.callbacks import TrainingCallback
 from model_code.training.hard_negatives import f1_optimal_threshold, mine_hard_negatives
@@ -42,6 +43,7 @@ class StageInputs:
 
     teacher: Path | None = None  # an IdTeacher .npz (id2item)
     data: TrainingData | None = None  # already loaded tables (tests, the pipeline)
+    negatives: dict[str, dict] | None = None  # from `mine_negatives` (a pipeline step)
 
 
 def train_stage(
@@ -61,7 +63,7 @@ def train_stage(
     inputs = inputs or StageInputs()
     synthetic = (preset == "tiny") if synthetic is None else synthetic
     torch.manual_seed(stage.seed)
-    model, processor = load_pretrained(init, preset) if init else create_model(preset)
+    model, processor = starting_model(preset, init)
     data = inputs.data or load_training_data(stage, synthetic)
     embedder = Embedder(model, processor)  # the stage's starting model, for mining and balancing
     used = {d.source for d in stage.datasets}
@@ -71,7 +73,8 @@ def train_stage(
         attach_teacher(data, inputs.teacher, stage.seed)
     sources = build_sources(stage, data)
     if stage.hard_negatives:
-        attach_hard_negatives(embedder, sources, stage)
+        mined = inputs.negatives or mine_negatives(embedder, sources, stage)
+        attach_negatives(sources, mined)
     teacher_dim = None if data.teacher_vectors is None else data.teacher_vectors.shape[1]
     task = SailTrainingTask(model, processor, stage, teacher_dim=teacher_dim)
     if init:
@@ -79,6 +82,30 @@ def train_stage(
     weights = balanced_weights(embedder, sources, data, stage.seed) if stage.balance else None
     trainer = Trainer(task, sources, out_dir, callbacks, sampling_weights=weights)
     return trainer.fit(resume=resume)
+
+
+def starting_model(preset: str, init: Path | None):
+    """The previous stage's model (or the preset's) with its frozen tower features cached."""
+    model, processor = load_pretrained(init, preset) if init else create_model(preset)
+    model.cache_tower_features(feature_cache_dir())
+    return model, processor
+
+
+def mine_stage_negatives(
+    preset: str,
+    stage_name: str,
+    init: Path | None,
+    synthetic: bool | None = None,
+    data: TrainingData | None = None,
+) -> dict[str, dict]:
+    """The hard negatives `stage_name` trains on, mined as a step of its own (the pipeline's)."""
+    stage = load_stage(stage_name)
+    if not stage.hard_negatives:
+        raise ConfigError(f"stage {stage_name!r} trains without hard negatives")
+    synthetic = (preset == "tiny") if synthetic is None else synthetic
+    embedder = Embedder(*starting_model(preset, init))
+    sources = build_sources(stage, data or load_training_data(stage, synthetic))
+    return mine_negatives(embedder, sources, stage)
 
 
 def load_training_data(stage: StageConfig, synthetic: bool) -> TrainingData:
@@ -135,24 +162,28 @@ def attach_teacher(data: TrainingData, path: Path | None, seed: int) -> None:
     data.teacher_ids, data.teacher_vectors = list(teacher.item_ids), teacher.item_vectors
 
 
-def attach_hard_negatives(embedder: Embedder, sources: dict, stage: StageConfig) -> None:
-    """Mine each openclipart source's hard negatives with the stage's starting model.
+def mine_negatives(embedder: Embedder, sources: dict, stage: StageConfig) -> dict[str, dict]:
+    """Each openclipart source's hard negatives, mined with the stage's starting model.
 
     Positives are the true caption->drawing scores; the F1-optimal threshold separates them from
     the other pairs; candidates above it are dropped as false negatives and the hardest ones at or
-    below it become the negatives. A random pool bounds the cost on CPU.
+    below it become the negatives. A random pool bounds the cost on CPU. The result holds item
+    ids only (JSON-ready), so mining can run as a step of its own.
     """
-    for source in sources.values():
+    mined_sources = {}
+    for name, source in sources.items():
         if not isinstance(source, OpenclipartSource):
             continue
         pool_size = source.config.options.get("mining_pool", 512)
         pool = random.Random(stage.seed).sample(source.items, min(pool_size, len(source.items)))
-        captions = [caption_of(item) for item in pool]
-        drawings = [drawing_of(item) for item in pool]
         query = embedder.embed(
-            captions, side="query", instruction=source.config.instructions["query"]
+            [caption_of(item) for item in pool],
+            side="query",
+            instruction=source.config.instructions["query"],
         )
-        target = embedder.embed(drawings, instruction=source.config.instructions["target"])
+        target = embedder.embed(
+            [drawing_of(item) for item in pool], instruction=source.config.instructions["target"]
+        )
         similarity = query.vectors @ target.vectors.T
         positives = np.diag(similarity)
         negatives = similarity[~np.eye(len(pool), dtype=bool)]
@@ -160,18 +191,40 @@ def attach_hard_negatives(embedder: Embedder, sources: dict, stage: StageConfig)
         mined = mine_hard_negatives(
             similarity, np.arange(len(pool)), threshold, stage.hard_negatives
         )
-        source.items = pool
-        source.negatives = {
-            item.id: [drawings[j] for j, keep in zip(row, ok, strict=True) if keep]
-            for item, row, ok in zip(pool, mined.indices, mined.mask, strict=True)
+        mined_sources[name] = {
+            "threshold": float(threshold),
+            "f1": float(f1),
+            "false_negatives": int(mined.total_false_negatives),
+            "negatives": {
+                item.id: [pool[j].id for j, keep in zip(row, ok, strict=True) if keep]
+                for item, row, ok in zip(pool, mined.indices, mined.mask, strict=True)
+            },
         }
         logger.info(
             "mined %s: threshold %.3f (F1 %.3f), %d false negatives dropped",
-            source.config.name,
+            name,
             threshold,
             f1,
             mined.total_false_negatives,
         )
+    return mined_sources
+
+
+def attach_negatives(sources: dict, mined: dict[str, dict]) -> None:
+    """Restrict each mined source to its mining pool and give each record its negatives."""
+    for name, result in mined.items():
+        if name not in sources:
+            raise ConfigError(f"mined negatives name data set {name!r}, not in this stage")
+        source = sources[name]
+        by_id = {item.id: item for item in source.items}
+        unknown = [i for i in result["negatives"] if i not in by_id]
+        if unknown:
+            raise ConfigError(f"mined negatives for {name!r} name unknown items, e.g. {unknown[0]}")
+        source.items = [by_id[i] for i in result["negatives"]]
+        source.negatives = {
+            i: [drawing_of(by_id[n]) for n in negatives]
+            for i, negatives in result["negatives"].items()
+        }
 
 
 def balanced_weights(

@@ -10,7 +10,12 @@ from model_code.data.synthetic import synthetic_openclipart
 from model_code.factory import load_pretrained
 from model_code.training.callbacks import TrainingCallback
 from model_code.training.lr_schedule import warmup_cosine
-from model_code.training.run import StageInputs, load_training_data, train_stage
+from model_code.training.run import (
+    StageInputs,
+    load_training_data,
+    mine_stage_negatives,
+    train_stage,
+)
 from model_code.training.sources import TrainingData
 from model_code.training.stages import load_stage
 from model_code.training.trainer import StochasticSpecializer
@@ -122,3 +127,27 @@ def test_synthetic_data_has_the_real_schemas():
     data = load_training_data(load_stage("id2item"), synthetic=True)
     assert {"id", "title", "keywords", "image", "group", "split"} <= set(data.openclipart.columns)
     assert set(data.movielens) >= {"items", "interactions", "sequences"}
+
+
+def test_negatives_mined_as_a_step_train_the_next_stage(tmp_path):
+    first = train_stage("tiny", "content2", tmp_path / "two", steps=2, batch_size=4)
+    mined = mine_stage_negatives("tiny", "content3", first.model_dir)
+    ((name, result),) = mined.items()
+    assert name == "openclipart" and 0 <= result["f1"] <= 1
+    assert result["negatives"] and all(
+        item not in negatives and len(negatives) <= 3
+        for item, negatives in result["negatives"].items()
+    )
+    json.dumps(mined)  # what the mining step writes
+    third = train_stage(
+        "tiny",
+        "content3",
+        tmp_path / "three",
+        steps=2,
+        batch_size=4,
+        init=first.model_dir,
+        inputs=StageInputs(negatives=mined),
+    )
+    assert math.isfinite(third.final_loss)
+    with pytest.raises(ConfigError, match="trains without hard negatives"):
+        mine_stage_negatives("tiny", "content2", first.model_dir)
