@@ -1,0 +1,259 @@
+"""Derived boolean columns for the checks that are not local to one column value.
+
+Image decodability, list-valued membership, referential integrity across tables and the held-out
+time order are computed here in pandas, one boolean per row; the suites then expect each derived
+column to be True (`expect_column_values_to_be_in_set` with `{True}`), so failures still name the
+offending rows by their key columns. A derived column is left out when the columns or tables it
+needs are missing (the schema and file checks report that); one whose computation raises (say, a
+column of the wrong type) is reported as a failed `derived_column_computed` check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+IMAGE_SIZE = (224, 224)
+POSITIVE_RATING = 4
+MOVIELENS_GENRES = frozenset(
+    ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama"]
+    + ["Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller"]
+    + ["War", "Western"]
+)
+Frames = dict[str, pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A derived boolean column and what True means."""
+
+    column: str
+    description: str
+    values: pd.Series
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A derived column still to compute."""
+
+    column: str
+    description: str
+    compute: Callable[[], pd.Series]
+
+
+def derived_columns(
+    label: str, frames: Frames, dataset_root: Path
+) -> tuple[list[Derived], list[tuple[str, str]]]:
+    """The derived columns of table `label` (`<data set>/<table>`) given every table read.
+
+    Also returns `(column, error)` for each derived column whose computation raised.
+    """
+    builder = _BUILDERS.get(label)
+    derived, errors = [], []
+    for rule in builder(frames, dataset_root) if builder else ():
+        try:
+            values = pd.Series(rule.compute(), dtype=bool)
+        except Exception as error:  # bad types in a damaged table raise anything
+            errors.append((rule.column, f"{type(error).__name__}: {error}"))
+        else:
+            derived.append(Derived(rule.column, rule.description, values))
+    return derived, errors
+
+
+def _has(frame: pd.DataFrame | None, *columns: str) -> bool:
+    return frame is not None and all(column in frame.columns for column in columns)
+
+
+def _is_string_list(value: object, allowed: frozenset[str] | None = None) -> bool:
+    """A list (or array) of non-empty strings, each in `allowed` when given."""
+    if not isinstance(value, list | tuple | np.ndarray):
+        return False
+    return all(isinstance(v, str) and v and (allowed is None or v in allowed) for v in value)
+
+
+def _image_facts(path: Path) -> tuple[bool, bool]:
+    """(decodes, is a 224x224 RGB image): the PNG is opened and fully decoded."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return True, image.size == IMAGE_SIZE and image.mode == "RGB"
+    except Exception:  # missing file, truncated or garbled bytes, not an image at all
+        return False, False
+
+
+def _pairs(frames: Frames, root: Path) -> Iterator[_Rule]:
+    pairs = frames["openclipart/pairs"]
+    if _has(pairs, "id", "image"):
+        expected = "images/" + pairs["id"].astype(str) + ".png"
+        yield _Rule(
+            "image_matches_id", "image is images/<id>.png", lambda: pairs["image"] == expected
+        )
+    if _has(pairs, "image"):
+
+        @cache
+        def facts() -> pd.DataFrame:  # one decoding pass for both image columns
+            rows = [_image_facts(root / str(image)) for image in pairs["image"]]
+            return pd.DataFrame(rows, index=pairs.index, columns=["decodes", "shaped"], dtype=bool)
+
+        yield _Rule(
+            "image_decodes", "the PNG exists and decodes with PIL", lambda: facts()["decodes"]
+        )
+        yield _Rule("image_is_224_rgb", "the image is 224x224 RGB", lambda: facts()["shaped"])
+    if _has(pairs, "keywords"):
+        yield _Rule(
+            "keywords_are_strings",
+            "keywords is a list of strings",
+            lambda: pairs["keywords"].map(_is_string_list),
+        )
+    if _has(pairs, "group", "split"):
+        yield _Rule(
+            "group_in_one_split",
+            "no title group spans two splits",
+            lambda: pairs.groupby("group", dropna=False)["split"].transform("nunique") <= 1,
+        )
+
+
+def _items(frames: Frames, root: Path) -> Iterator[_Rule]:
+    items = frames["movielens/items"]
+    if _has(items, "genres"):
+        yield _Rule(
+            "genres_known",
+            "genres lists only the 18 MovieLens genres",
+            lambda: items["genres"].map(lambda g: _is_string_list(g, MOVIELENS_GENRES)),
+        )
+
+
+def _known(frame: pd.DataFrame, column: str, frames: Frames, table: str, key: str) -> _Rule | None:
+    """`<column>_known`: frame[column] occurs in `table`[key] (None when either is missing)."""
+    other = frames.get(f"movielens/{table}")
+    if not (_has(frame, column) and _has(other, key)):
+        return None
+    return _Rule(
+        f"{column.removesuffix('_id')}_known",
+        f"{column} is in {table}",
+        lambda: frame[column].isin(set(other[key])),
+    )
+
+
+def _interactions(frames: Frames, root: Path) -> Iterator[_Rule]:
+    inter = frames["movielens/interactions"]
+    yield from filter(
+        None,
+        [
+            _known(inter, "user_id", frames, "users", "user_id"),
+            _known(inter, "item_id", frames, "items", "item_id"),
+        ],
+    )
+    if _has(inter, "split", "rating"):
+        yield _Rule(
+            "heldout_is_positive",
+            "held-out rows have rating >= 4",
+            lambda: (inter["split"] == "train") | (inter["rating"] >= POSITIVE_RATING),
+        )
+    if _has(inter, "user_id", "split"):
+        yield _Rule(
+            "heldout_once_per_user",
+            "at most one validation and one test row per user",
+            lambda: (
+                (inter["split"] == "train")
+                | (
+                    inter.groupby(["user_id", "split"], dropna=False)["split"].transform("size")
+                    == 1
+                )
+            ),
+        )
+    if _has(inter, "user_id", "item_id", "timestamp", "split", "rating"):
+        yield _Rule(
+            "heldout_in_time_order",
+            "a user's validation row comes after every train positive and the test row after "
+            "the validation row, on (timestamp, numeric item id)",
+            lambda: heldout_in_time_order(inter),
+        )
+
+
+def heldout_in_time_order(inter: pd.DataFrame) -> pd.Series:
+    """True for train rows; for held-out rows, later than what must precede them.
+
+    "Later" is strict on (timestamp, numeric item id), the order the leave-last-out split used: a
+    validation row must follow every train positive of its user, a test row must also follow the
+    user's validation row. On the timestamp alone this is non-strict (ties are common).
+    """
+    frame = pd.DataFrame(
+        {
+            "user": inter["user_id"],
+            "time": pd.to_numeric(inter["timestamp"], errors="coerce"),
+            "item": pd.to_numeric(inter["item_id"], errors="coerce"),
+        }
+    )
+    train_positive = (inter["split"] == "train") & (inter["rating"] >= POSITIVE_RATING)
+    ok = pd.Series(True, index=inter.index)
+    before = frame[train_positive]
+    for split in ("validation", "test"):
+        rows = frame[inter["split"] == split]
+        ok[rows.index] = _after(rows, _last_by_user(before))
+        before = pd.concat([before, rows])
+    return ok
+
+
+def _last_by_user(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each user's latest row on (time, item), indexed by user."""
+    ordered = frame.sort_values(["time", "item"]).reset_index(drop=True)
+    return ordered.groupby("user", dropna=False).tail(1).set_index("user")[["time", "item"]]
+
+
+def _after(rows: pd.DataFrame, before: pd.DataFrame) -> pd.Series:
+    """Whether each row is strictly later on (time, item) than its user's row in `before`."""
+    ref = before.reindex(rows["user"].to_numpy())
+    time, item = rows["time"].to_numpy(float), rows["item"].to_numpy(float)
+    ref_time, ref_item = ref["time"].to_numpy(float), ref["item"].to_numpy(float)
+    later = (time > ref_time) | ((time == ref_time) & (item > ref_item))
+    return pd.Series(later | np.isnan(ref_time), index=rows.index)
+
+
+def _sequences(frames: Frames, root: Path) -> Iterator[_Rule]:
+    seq = frames["movielens/sequences"]
+    items, inter = frames.get("movielens/items"), frames.get("movielens/interactions")
+    if rule := _known(seq, "user_id", frames, "users", "user_id"):
+        yield rule
+    if _has(seq, "history"):
+        yield _Rule(
+            "history_not_empty",
+            "history is a non-empty list of ids",
+            lambda: seq["history"].map(lambda h: _is_string_list(h) and len(h) > 0),
+        )
+    if _has(seq, "history") and _has(items, "item_id"):
+        known = frozenset(items["item_id"])
+        yield _Rule(
+            "history_known",
+            "every history item is in items",
+            lambda: seq["history"].map(lambda h: _is_string_list(h, known)),
+        )
+    for split in ("validation", "test"):
+        if rule := _known(seq, f"{split}_item", frames, "items", "item_id"):
+            yield rule
+        if _has(seq, "user_id", f"{split}_item") and _has(inter, "user_id", "item_id", "split"):
+            yield _Rule(
+                f"{split}_item_held_out",
+                f"{split}_item is the user's {split} row in interactions",
+                lambda split=split: _held_out_matches(seq, inter, split),
+            )
+
+
+def _held_out_matches(seq: pd.DataFrame, inter: pd.DataFrame, split: str) -> pd.Series:
+    """Whether each sequence's `<split>_item` is its user's `<split>` row in interactions."""
+    held = inter[inter["split"] == split].drop_duplicates("user_id").set_index("user_id")
+    return seq["user_id"].map(held["item_id"]) == seq[f"{split}_item"]
+
+
+_BUILDERS: dict[str, Callable[[Frames, Path], Iterator[_Rule]]] = {
+    "openclipart/pairs": _pairs,
+    "movielens/items": _items,
+    "movielens/interactions": _interactions,
+    "movielens/sequences": _sequences,
+}

@@ -1,0 +1,132 @@
+"""One Great Expectations suite per prepared table.
+
+Each suite holds: the schema (`expect_table_columns_to_match_set` over the table's columns plus its
+derived columns, and `expect_column_to_exist` per column), the row count (at least one, and equal to
+the data set's manifest), the column rules below, and one `expect_column_values_to_be_in_set {True}`
+per derived column from `checks.py`. Column rules whose column is missing are left out: the
+`expect_column_to_exist` failure already names it.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from sail.validation.checks import Derived
+from sail.validation.tables import TableSpec
+
+SPLITS = ["train", "validation", "test"]
+YEARS = (1900, 2000)  # the real data holds 1922..1998 (2 unknown)
+AGES = (1, 100)  # the real data holds 7..73
+TIMESTAMPS = (874724710, 893286638)  # the real data's first and last rating (Sep 1997 - Apr 1998)
+OCCUPATIONS = (
+    ["administrator", "artist", "doctor", "educator", "engineer", "entertainment", "executive"]
+    + ["healthcare", "homemaker", "lawyer", "librarian", "marketing", "none", "other"]
+    + ["programmer", "retired", "salesman", "scientist", "student", "technician", "writer"]
+)
+
+
+def _required(*columns: str) -> list[gxe.Expectation]:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=column) for column in columns]
+
+
+def _text(*columns: str) -> list[gxe.Expectation]:
+    """Non-null, non-empty strings."""
+    return _required(*columns) + [
+        gxe.ExpectColumnValueLengthsToBeBetween(column=column, min_value=1) for column in columns
+    ]
+
+
+def _rules(table: str) -> list[gxe.Expectation]:
+    """Column-level rules for one table (by label)."""
+    if table == "openclipart/pairs":
+        return [
+            *_text("id", "title", "image", "group", "source"),
+            gxe.ExpectColumnValuesToBeUnique(column="id"),
+            gxe.ExpectColumnValuesToMatchRegex(column="id", regex=r"^oc-[0-9a-f]{12}$"),
+            gxe.ExpectColumnValuesToMatchRegex(column="source", regex=r"\.svg$"),
+            *_required("keywords", "split"),
+            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+        ]
+    if table == "movielens/items":
+        return [
+            *_text("item_id", "title"),
+            gxe.ExpectColumnValuesToBeUnique(column="item_id"),
+            gxe.ExpectColumnValuesToNotBeNull(column="year", mostly=0.99),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="year", min_value=YEARS[0], max_value=YEARS[1]
+            ),
+            *_required("genres"),
+        ]
+    if table == "movielens/users":
+        return [
+            *_text("user_id", "occupation"),
+            gxe.ExpectColumnValuesToBeUnique(column="user_id"),
+            *_required("age", "gender"),
+            gxe.ExpectColumnValuesToBeOfType(column="age", type_="int64"),
+            gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGES[0], max_value=AGES[1]),
+            gxe.ExpectColumnValuesToBeInSet(column="gender", value_set=["M", "F"]),
+            gxe.ExpectColumnValuesToBeInSet(column="occupation", value_set=OCCUPATIONS),
+        ]
+    if table == "movielens/interactions":
+        return [
+            *_text("user_id", "item_id"),
+            *_required("rating", "timestamp", "split"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"]),
+            gxe.ExpectColumnValuesToBeOfType(column="rating", type_="int64"),
+            gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5),
+            gxe.ExpectColumnValuesToBeOfType(column="timestamp", type_="int64"),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="timestamp", min_value=TIMESTAMPS[0], max_value=TIMESTAMPS[1]
+            ),
+            gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+        ]
+    if table == "movielens/sequences":
+        return [
+            *_text("user_id", "validation_item", "test_item"),
+            gxe.ExpectColumnValuesToBeUnique(column="user_id"),
+            *_required("history"),
+        ]
+    raise KeyError(table)
+
+
+def _columns_of(expectation: gxe.Expectation) -> list[str]:
+    """The columns an expectation reads."""
+    if column := getattr(expectation, "column", None):
+        return [column]
+    return list(getattr(expectation, "column_list", None) or [])
+
+
+def build_suite(
+    spec: TableSpec, present: list[str], derived: list[Derived], manifest_rows: int | None
+) -> gx.ExpectationSuite:
+    """The suite for one table, given the columns it has, its derived columns and manifest count."""
+    derived_names = [d.column for d in derived]
+    expectations: list[gxe.Expectation] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*spec.columns, *derived_names],
+            exact_match=True,
+            description="schema: exactly the documented columns (plus the derived checks)",
+        ),
+        *(gxe.ExpectColumnToExist(column=column) for column in spec.columns),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+    ]
+    if manifest_rows is not None:
+        expectations.append(
+            gxe.ExpectTableRowCountToEqual(
+                value=manifest_rows, description="row count recorded in manifest.json"
+            )
+        )
+    expectations += [
+        rule for rule in _rules(spec.label) if all(c in present for c in _columns_of(rule))
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeInSet(
+            column=d.column,
+            value_set=[True],
+            description=d.description,
+            meta={"derived_check": True},
+        )
+        for d in derived
+    ]
+    return gx.ExpectationSuite(name=spec.gx_name, expectations=expectations)
