@@ -1,0 +1,157 @@
+"""MicroBatcher on its own: merging, grouping by key, splitting, errors, the loop never blocked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from sail.serving.batching import BatcherClosed, ItemFailed, MicroBatcher
+
+
+class Recorder:
+    """A runner that doubles numbers, records each batch, and fails on negative items."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.batches: list[tuple[object, list]] = []
+        self.threads: set[str] = set()
+
+    def __call__(self, key, items):
+        self.batches.append((key, list(items)))
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay)
+        return [ValueError(f"bad {x}") if x < 0 else 2 * x for x in items]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_forward_passes():
+    recorder = Recorder(delay=0.01)
+    batcher = MicroBatcher(recorder, max_batch_size=64, max_wait_ms=50)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit("k", [i, i + 100]) for i in range(16)))
+
+    results = run(main())
+    batcher.close()
+    assert results == [[2 * i, 2 * (i + 100)] for i in range(16)]
+    assert batcher.stats.requests == 16 and batcher.stats.items == 32
+    assert batcher.stats.forward_passes < 16
+    assert batcher.stats.forward_passes == len(recorder.batches)
+    assert recorder.threads == {"sail-batcher"}  # one worker thread runs every batch
+
+
+def test_keys_never_share_a_batch():
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=64, max_wait_ms=50)
+
+    async def main():
+        keys = ["a", "b"] * 6
+        return await asyncio.gather(*(batcher.submit(k, [i]) for i, k in enumerate(keys)))
+
+    results = run(main())
+    batcher.close()
+    assert results == [[2 * i] for i in range(12)]
+    for key, items in recorder.batches:
+        assert all((i % 2 == 0) == (key == "a") for i in items)
+    assert len(recorder.batches) < 12
+
+
+def test_batch_size_cap_and_split_of_a_large_request():
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=4, max_wait_ms=20)
+    result = run(batcher.submit("k", list(range(10))))
+    batcher.close()
+    assert result == [2 * i for i in range(10)]
+    assert all(len(items) <= 4 for _, items in recorder.batches)
+    assert batcher.stats.largest_batch <= 4 and batcher.stats.forward_passes >= 3
+
+
+def test_batching_off_runs_each_item_alone():
+    recorder = Recorder(delay=0.005)
+    batcher = MicroBatcher(recorder, max_batch_size=1, max_wait_ms=0)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit("k", [i]) for i in range(8)))
+
+    assert run(main()) == [[2 * i] for i in range(8)]
+    batcher.close()
+    assert batcher.stats.forward_passes == 8
+    assert [len(items) for _, items in recorder.batches] == [1] * 8
+
+
+def test_a_bad_item_fails_only_its_own_request():
+    batcher = MicroBatcher(Recorder(), max_batch_size=16, max_wait_ms=30)
+
+    async def main():
+        return await asyncio.gather(
+            batcher.submit("k", [1, 2]),
+            batcher.submit("k", [3, -4, 5]),
+            batcher.submit("k", [6]),
+            return_exceptions=True,
+        )
+
+    good, bad, other = run(main())
+    batcher.close()
+    assert good == [2, 4] and other == [12]
+    assert isinstance(bad, ItemFailed) and bad.index == 1
+    assert str(bad.error) == "bad -4"
+
+
+def test_a_runner_crash_fails_the_batch_and_the_batcher_keeps_serving():
+    calls = []
+
+    def flaky(key, items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise RuntimeError("forward pass exploded")
+        return items
+
+    batcher = MicroBatcher(flaky, max_batch_size=8, max_wait_ms=0)
+    with pytest.raises(RuntimeError, match="exploded"):
+        run(batcher.submit("k", [1]))
+    assert run(batcher.submit("k", [7])) == [7]
+    batcher.close()
+
+
+def test_the_event_loop_runs_while_the_model_works():
+    batcher = MicroBatcher(Recorder(delay=0.3), max_batch_size=8, max_wait_ms=0)
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        result = await batcher.submit("k", [1])
+        task.cancel()
+        return result, ticks
+
+    result, ticks = run(main())
+    batcher.close()
+    assert result == [2]
+    assert ticks >= 10  # the loop ticked during the 0.3 s forward pass
+
+
+def test_closed_batcher_refuses_work():
+    batcher = MicroBatcher(Recorder())
+    assert run(batcher.submit("k", [1])) == [2]
+    batcher.close()
+    with pytest.raises(BatcherClosed):
+        run(batcher.submit("k", [1]))
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), max_batch_size=0)
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), max_wait_ms=-1)

@@ -1,0 +1,312 @@
+"""Client errors on every route are 4xx with messages naming the problem, never 5xx, and the
+server keeps serving (including a property test with random malformed bodies)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model_code.data.synthetic import png_bytes, shape_image
+from model_code.factory import save_pretrained
+from model_code.media import to_data_url
+
+pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
+
+V1 = "/v1/models/sail-embedding:predict"
+V2 = "/v2/models/sail-embedding/infer"
+OPENAI = "/openai/v1/embeddings"
+ROUTES = {"v1": V1, "v2": V2, "openai": OPENAI}
+MAX_BYTES = 256 * 1024
+MAX_ITEMS = 8
+
+
+@pytest.fixture(scope="module")
+def server(tiny, tmp_path_factory):
+    from sail.serving.limits import Limits
+    from sail.serving.server import build_server
+
+    folder = save_pretrained(*tiny, tmp_path_factory.mktemp("serving-errors") / "model")
+    limits = Limits(max_request_bytes=MAX_BYTES, max_items=MAX_ITEMS)
+    server = build_server(folder, port=0, max_wait_ms=2, limits=limits).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def body_for(route: str, inputs, **parameters) -> dict:
+    """A request for `route` with `inputs` (a list of items/strings) and parameters."""
+    if route == "v1":
+        body = {"instances": inputs}
+        if parameters:
+            body["parameters"] = parameters
+        return body
+    if route == "v2":
+        values = [v if isinstance(v, str) else json.dumps(v) for v in inputs]
+        body = {"inputs": [{"name": "items", "shape": [len(values)], "datatype": "BYTES"}]}
+        body["inputs"][0]["data"] = values
+        if parameters:
+            body["parameters"] = parameters
+        return body
+    body = {"model": "sail-embedding", "input": inputs}
+    if "dim" in parameters:
+        body["dimensions"] = parameters.pop("dim")
+    return body | parameters
+
+
+def message(response: httpx.Response) -> str:
+    payload = response.json()
+    error = payload.get("error", payload.get("detail"))
+    if isinstance(error, dict):
+        return error["message"]
+    return error if isinstance(error, str) else json.dumps(error)
+
+
+def check_4xx(response: httpx.Response, status: int | tuple[int, ...], *words: str) -> str:
+    statuses = (status,) if isinstance(status, int) else status
+    assert response.status_code in statuses, response.text
+    text = message(response)
+    for word in words:
+        assert word in text, f"{word!r} not in {text!r}"
+    return text
+
+
+def works(client) -> None:
+    response = client.post(OPENAI, json={"model": "sail-embedding", "input": "still serving"})
+    assert response.status_code == 200, response.text
+
+
+# --- each kind of bad request --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_malformed_json(client, route):
+    response = client.post(
+        ROUTES[route], content=b'{"instances": [', headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (400, 422), response.text
+    if route == "openai":
+        check_4xx(response, 400, "not valid JSON")
+
+
+def test_unknown_fields_are_named(client):
+    check_4xx(client.post(OPENAI, json=body_for("openai", ["x"], colour="red")), 400, "colour")
+    assert client.post(OPENAI, json=body_for("openai", ["x"], colour=1)).json()["error"][
+        "param"
+    ] == ("colour")
+    check_4xx(client.post(V1, json={"instances": ["x"], "instance": 1}), 400, "instance")
+    check_4xx(client.post(V1, json=body_for("v1", ["x"], dimension=16)), 400, "dimension")
+    check_4xx(client.post(V2, json=body_for("v2", ["x"], dimension=16)), 400, "dimension")
+    check_4xx(
+        client.post(V1, json={"instances": [{"title": "x", "colour": "red"}]}),
+        400,
+        "instances[0]",
+        "colour",
+    )
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_empty_input(client, route):
+    check_4xx(client.post(ROUTES[route], json=body_for(route, [])), 400, "empty")
+    check_4xx(client.post(ROUTES[route], json=body_for(route, ["   "])), 400, "blank")
+
+
+def test_missing_input(client):
+    check_4xx(client.post(V1, json={"parameters": {"dim": 16}}), 400, "instances")
+    check_4xx(client.post(OPENAI, json={"model": "sail-embedding"}), 400, "input")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_too_many_items(client, route):
+    inputs = [f"text {i}" for i in range(MAX_ITEMS + 1)]
+    check_4xx(client.post(ROUTES[route], json=body_for(route, inputs)), 400, f"at most {MAX_ITEMS}")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_oversize_body(client, route):
+    big = ["x" * (MAX_BYTES // 4)] * 5
+    check_4xx(client.post(ROUTES[route], json=body_for(route, big)), 413, "too large")
+
+
+def test_oversize_chunked_body(client):
+    def chunks():
+        yield b'{"instances": ["'
+        for _ in range(40):
+            yield b"y" * 8192
+        yield b'"]}'
+
+    response = client.post(V1, content=chunks(), headers={"content-type": "application/json"})
+    check_4xx(response, 413, "too large")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_bad_data_url_and_undecodable_image(client, route):
+    good = "fine text"
+    not_base64 = {"id": "img-1", "image": "data:image/png;base64,@@not base64@@"}
+    text = check_4xx(client.post(ROUTES[route], json=body_for(route, [good, not_base64])), 400)
+    assert "[1]" in text and "img-1" in text and "image" in text
+    junk = to_data_url(b"these bytes are no PNG", "image/png")
+    text = check_4xx(
+        client.post(ROUTES[route], json=body_for(route, [{"id": "j", "image": junk}])), 400
+    )
+    assert "[0]" in text and "'image'" in text and "not a readable image" in text
+
+
+def test_bad_frames_and_audio_are_named(client):
+    frame = to_data_url(png_bytes(shape_image("red", "circle")), "image/png")
+    mp3 = "data:audio/wav;base64," + base64.b64encode(b"ID3" + b"\0" * 64).decode()
+    response = client.post(
+        OPENAI,
+        json=body_for("openai", ["ok", {"id": "v", "frames": [frame, "data:,"], "audio": mp3}]),
+    )
+    text = check_4xx(response, 400, "input[1]")
+    assert "frames" in text or "audio" in text
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_local_paths_are_refused(client, route, tmp_path):
+    image = tmp_path / "secret.png"
+    image.write_bytes(png_bytes(shape_image("red", "circle")))
+    response = client.post(ROUTES[route], json=body_for(route, [{"image": str(image)}]))
+    check_4xx(response, 400, "[0]", "data: URLs")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_unsupported_dimensions(client, route):
+    text = check_4xx(client.post(ROUTES[route], json=body_for(route, ["x"], dim=7)), 400, "7")
+    assert "[16, 32, 64]" in text
+    check_4xx(client.post(ROUTES[route], json=body_for(route, ["x"], dim="16")), (400, 422))
+
+
+def test_encoding_format_xml(client):
+    response = client.post(OPENAI, json=body_for("openai", ["x"], encoding_format="xml"))
+    check_4xx(response, 400, "encoding_format")
+
+
+def test_other_openai_problems(client):
+    response = client.post(OPENAI, json={"model": "gpt-4", "input": "x"})
+    assert check_4xx(response, 404, "gpt-4", "sail-embedding")
+    check_4xx(client.post(OPENAI, json=body_for("openai", [[1, 2, 3]])), 400, "input")
+    check_4xx(client.post(OPENAI, json=body_for("openai", ["x"], side="left")), 400, "side")
+
+
+def test_bad_side_instruction_and_text(client):
+    check_4xx(client.post(V1, json=body_for("v1", ["x"], side="left")), 400, "side")
+    check_4xx(client.post(V1, json=body_for("v1", ["x"], instruction="")), 400, "instruction")
+    long = " ".join(["word"] * 200)
+    check_4xx(client.post(V1, json=body_for("v1", ["x"], instruction=long)), 400, "tokens")
+    # A lone surrogate survives JSON parsing but no tokenizer takes it.
+    lone = b'{"model": "sail-embedding", "input": ["ok", "bad \\ud800 text"]}'
+    response = client.post(OPENAI, content=lone, headers={"content-type": "application/json"})
+    check_4xx(response, 400, "input[1]", "Unicode")
+    # Text that is empty once cleaned (control characters only) has no usable modality.
+    check_4xx(client.post(V1, json={"instances": ["\u200b\u0001"]}), 400, "no usable modality")
+
+
+def test_v2_shape_problems(client):
+    def v2(**input_fields):
+        base = {"name": "items", "shape": [1], "datatype": "BYTES", "data": ["x"]}
+        return client.post(V2, json={"inputs": [base | input_fields]})
+
+    check_4xx(v2(name="texts"), 400, "items")
+    check_4xx(v2(datatype="FP32", data=[1.0]), 400, "BYTES")
+    check_4xx(v2(shape=[3]), 400, "shape")
+    check_4xx(v2(data=[{"title": "x"}]), 400, "items[0]")
+    check_4xx(v2(data=['{"title": '], shape=[1]), 400, "items[0]", "JSON")
+    response = client.post(V2, json={"inputs": [{"name": "items"}]})
+    assert response.status_code == 422
+    response = client.post(V2, json=body_for("v2", ["x"]) | {"outputs": [{"name": "logits"}]})
+    check_4xx(response, 400, "logits")
+
+
+def test_the_server_still_works_after_errors(client):
+    works(client)
+
+
+# --- property: random malformed bodies never give a 5xx -------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "x", "{", "{}", '{"title": 1}', "data:image/png;base64,AAAA"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+FIELDS = {
+    "v1": ["instances", "parameters", "dim", "side", "instruction", "id", "title", "image"],
+    "v2": ["inputs", "parameters", "id", "outputs", "name", "shape", "datatype", "data"],
+    "openai": ["model", "input", "dimensions", "encoding_format", "user", "side", "instruction"],
+}
+
+
+def mutated_valid(route: str):
+    """A valid request with some values replaced by random JSON."""
+    value = json_values | st.just(None)
+    if route == "v1":
+        return st.fixed_dictionaries(
+            {"instances": st.one_of(value, st.lists(value | st.just("ok"), max_size=3))},
+            optional={
+                "parameters": st.one_of(
+                    value, st.fixed_dictionaries({}, optional={"dim": value, "side": value})
+                )
+            },
+        )
+    if route == "v2":
+        tensor = st.fixed_dictionaries(
+            {
+                "name": st.just("items") | value,
+                "shape": st.just([1]) | value,
+                "datatype": st.just("BYTES") | value,
+                "data": st.just(["ok"]) | value,
+            },
+            optional={"parameters": value},
+        )
+        return st.fixed_dictionaries(
+            {"inputs": st.lists(tensor, max_size=2) | value},
+            optional={"id": value, "parameters": value, "outputs": value},
+        )
+    return st.fixed_dictionaries(
+        {"model": st.just("sail-embedding") | value, "input": st.just("ok") | value},
+        optional={"dimensions": value, "encoding_format": value, "user": value},
+    )
+
+
+def bodies(route: str):
+    structured = st.dictionaries(st.sampled_from(FIELDS[route]), json_values, max_size=4)
+    as_json = st.one_of(json_values, structured, mutated_valid(route)).map(
+        lambda v: json.dumps(v).encode()
+    )
+    return st.one_of(as_json, as_json, as_json, st.binary(max_size=40))
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_random_malformed_bodies_never_give_5xx(client, route):
+    @settings(
+        max_examples=100,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(body=bodies(route))
+    def check(body: bytes):
+        response = client.post(
+            ROUTES[route], content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code < 500, (body, response.text)
+
+    check()
+    works(client)
