@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(libcairo2 openclipart-svg)
+# kubectl, for `kubectl kustomize` in the manifest tests: Debian's kubernetes-client, unless a kubectl is
+# installed already (from another package, which may own /usr/bin/kubectl).
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -1,0 +1,427 @@
+"""The cluster manifests: every kustomization renders, and what it renders holds together.
+
+No cluster and no Kubernetes OpenAPI schema here, so validation is: `kubectl kustomize` renders each
+kustomization; every core object is read into the kubernetes client's model for its kind, and the
+InferenceService into the kserve SDK's, field by field (`sail.deploy.models.check`: unknown fields,
+wrong shapes and types, missing required fields); the PyTorchJob gets a structural check with its
+pod templates read as V1PodTemplateSpec; then cross-object checks: selectors, Services to pods and
+ports, references to ConfigMaps / Secrets / claims / service accounts, `$(VAR)`s in commands,
+images.
+
+kubectl comes from scripts/system-deps.sh (or $KUBECTL names one): the manifests are written so that
+kubectl 1.20 (kustomize v2) and current ones (kustomize v5) render the same objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes.utils import parse_quantity
+
+from sail.deploy.models import check, model_class_for
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+KUSTOMIZATIONS = ["base", "overlays/local", "overlays/prod"]
+KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl")
+NAMESPACE = "sail-embedding"
+IMAGE = "ghcr.io/sail-embedding/sail-platform"
+IMAGE_TAGS = {"base": "0.1.0", "overlays/local": "dev", "overlays/prod": "0.1.0"}
+# Created beforehand in production (docs/deploy.md); the local overlay ships development ones.
+EXTERNAL_SECRETS = {
+    "sail-mlflow-db": {"uri"},
+    "sail-s3-credentials": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "sail-redis": {"connection-string"},
+}
+CORE_KINDS = {
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+}
+CUSTOM_KINDS = {"InferenceService", "PyTorchJob"}
+CLUSTER_SCOPED = {"Namespace"}
+
+pytestmark = pytest.mark.skipif(
+    KUBECTL is None, reason="kubectl is not installed: scripts/system-deps.sh installs it"
+)
+
+
+@cache
+def _render(name: str) -> str:
+    done = subprocess.run(
+        [KUBECTL, "kustomize", str(MANIFESTS / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"kubectl kustomize manifests/{name} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def render(name: str) -> list[dict]:
+    """The objects `kubectl kustomize manifests/<name>` prints (a fresh copy each call)."""
+    return [doc for doc in yaml.safe_load_all(_render(name)) if doc]
+
+
+def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs(obj: dict) -> list[tuple[str, dict, dict]]:
+    """(where, pod spec, pod labels) for every pod an object makes."""
+    kind, spec = obj["kind"], obj.get("spec") or {}
+    where = f"{kind}/{obj['metadata']['name']}"
+    if kind in ("Deployment", "StatefulSet", "Job"):
+        templates = [("", spec["template"])]
+    elif kind == "CronJob":
+        templates = [("", spec["jobTemplate"]["spec"]["template"])]
+    elif kind == "PyTorchJob":
+        templates = [(f" {r}", s["template"]) for r, s in spec["pytorchReplicaSpecs"].items()]
+    elif kind == "InferenceService":  # the predictor is a pod spec plus KServe's fields
+        return [(where, spec["predictor"], spec["predictor"].get("labels") or {})]
+    else:
+        return []
+    return [
+        (where + r, t["spec"], (t.get("metadata") or {}).get("labels") or {}) for r, t in templates
+    ]
+
+
+def containers(pod: dict) -> list[dict]:
+    return (pod.get("initContainers") or []) + (pod.get("containers") or [])
+
+
+def env_value(container: dict, name: str) -> dict:
+    found = [e for e in container.get("env") or [] if e["name"] == name]
+    assert found, f"container {container['name']} has no env {name}"
+    return found[0]
+
+
+def args_map(args: list[str]) -> dict[str, str]:
+    """--flag value pairs of an argument list."""
+    return {a: b for a, b in zip(args, args[1:], strict=False) if a.startswith("--")}
+
+
+def config_data(objects: list[dict]) -> dict[str, str]:
+    return one(objects, "ConfigMap", "sail-platform-config")["data"]
+
+
+def secret_data(objects: list[dict], name: str) -> dict[str, str]:
+    return one(objects, "Secret", name).get("stringData") or {}
+
+
+@pytest.fixture(scope="module", params=KUSTOMIZATIONS)
+def rendered(request) -> tuple[str, list[dict]]:
+    return request.param, render(request.param)
+
+
+def test_every_object_is_named_namespaced_and_labelled(rendered):
+    name, objects = rendered
+    assert objects
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), "duplicate objects"
+    assert {o["kind"] for o in objects} <= CORE_KINDS | CUSTOM_KINDS
+    for obj in objects:
+        meta = obj["metadata"]
+        assert obj["apiVersion"] and meta["name"]
+        if obj["kind"] not in CLUSTER_SCOPED:
+            assert meta.get("namespace") == NAMESPACE, f"{keys} namespace"
+        labels = meta.get("labels") or {}
+        assert labels.get("app.kubernetes.io/part-of") == "sail-embedding", meta["name"]
+        if name != "base":
+            assert labels.get("sail-embedding.io/environment") == name.split("/")[1]
+    one(objects, "Namespace", NAMESPACE)
+
+
+def test_core_objects_fit_the_kubernetes_models(rendered):
+    _, objects = rendered
+    for obj in objects:
+        if obj["kind"] in CORE_KINDS:
+            cls = model_class_for(obj)
+            assert cls is not None and cls.__module__.startswith("kubernetes."), obj["kind"]
+            where = f"{obj['kind']}/{obj['metadata']['name']}"
+            assert check(obj, cls) == [], where
+
+
+def test_containers_run_tagged_images(rendered):
+    name, objects = rendered
+    for obj in objects:
+        for where, pod, _ in pod_specs(obj):
+            assert pod.get("containers"), where
+            for container in containers(pod):
+                image = container.get("image", "")
+                repository, _, tag = image.rpartition(":")
+                assert repository and "/" not in tag and tag != "latest", f"{where}: {image}"
+                if repository == IMAGE:
+                    assert tag == IMAGE_TAGS[name], f"{where}: {image}"
+
+
+def test_selectors_match_their_pod_templates(rendered):
+    _, objects = rendered
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            selector = obj["spec"]["selector"]["matchLabels"]
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            assert selector and selector.items() <= labels.items(), obj["metadata"]["name"]
+        if obj["kind"] == "StatefulSet":
+            service = one(objects, "Service", obj["spec"]["serviceName"])
+            assert service["spec"].get("clusterIP") == "None", "a StatefulSet wants a headless one"
+
+
+def test_services_select_pods_and_their_ports(rendered):
+    _, objects = rendered
+    pods = [
+        (labels, pod)
+        for obj in objects
+        if obj["kind"] in ("Deployment", "StatefulSet")
+        for _, pod, labels in pod_specs(obj)
+    ]
+    for service in (o for o in objects if o["kind"] == "Service"):
+        selector = service["spec"]["selector"]
+        matching = [pod for labels, pod in pods if selector.items() <= labels.items()]
+        assert len(matching) == 1, f"Service {service['metadata']['name']} selects {len(matching)}"
+        ports = [p for c in matching[0]["containers"] for p in c.get("ports") or []]
+        for port in service["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            assert any(target in (p.get("name"), p["containerPort"]) for p in ports), target
+
+
+def test_references_resolve(rendered):
+    """ConfigMaps, Secrets (and their keys), claims and service accounts that pods name exist in the
+    render; only production's external Secrets (docs/deploy.md) may come from outside."""
+    name, objects = rendered
+    present = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+    def keys_of(kind: str, ref: str) -> set[str] | None:
+        obj = present.get((kind, ref))
+        if obj is None:
+            return None
+        return set(obj.get("data") or {}) | set(obj.get("stringData") or {})
+
+    def need(kind: str, ref: str, key: str | None, where: str) -> None:
+        keys = keys_of(kind, ref)
+        if keys is None:
+            external = kind == "Secret" and name != "overlays/local" and ref in EXTERNAL_SECRETS
+            assert external, f"{where}: {kind} {ref} is not in manifests/{name}"
+            assert key is None or key in EXTERNAL_SECRETS[ref], f"{where}: {ref}.{key}"
+        elif key is not None:
+            assert key in keys, f"{where}: {kind} {ref} has no key {key}"
+
+    for obj in objects:
+        if obj["kind"] == "ServiceAccount":
+            for secret in obj.get("secrets") or []:
+                need("Secret", secret["name"], None, obj["metadata"]["name"])
+        if obj["kind"] == "RoleBinding":
+            assert ("Role", obj["roleRef"]["name"]) in present
+        for where, pod, _ in pod_specs(obj):
+            if account := pod.get("serviceAccountName"):
+                need("ServiceAccount", account, None, where)
+            for volume in pod.get("volumes") or []:
+                if "configMap" in volume:
+                    need("ConfigMap", volume["configMap"]["name"], None, where)
+                if "secret" in volume:
+                    need("Secret", volume["secret"]["secretName"], None, where)
+                if "persistentVolumeClaim" in volume:
+                    claim = volume["persistentVolumeClaim"]["claimName"]
+                    need("PersistentVolumeClaim", claim, None, where)
+            for container in containers(pod):
+                defined = set()
+                for source in container.get("envFrom") or []:
+                    for kind, field in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                        if field in source:
+                            need(kind, source[field]["name"], None, where)
+                            defined |= keys_of(kind, source[field]["name"]) or set()
+                for env in container.get("env") or []:
+                    defined.add(env["name"])
+                    ref = env.get("valueFrom") or {}
+                    for kind, field in (
+                        ("ConfigMap", "configMapKeyRef"),
+                        ("Secret", "secretKeyRef"),
+                    ):
+                        if field in ref:
+                            need(kind, ref[field]["name"], ref[field]["key"], where)
+                words = (container.get("command") or []) + (container.get("args") or [])
+                for variable in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", " ".join(words)):
+                    assert variable in defined, f"{where}: $({variable}) is not in the environment"
+
+
+def test_production_ships_no_secrets_and_the_docs_name_them():
+    objects = render("overlays/prod")
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    assert not {"postgres", "minio", "redis"} & {o["metadata"]["name"] for o in objects}
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    for secret, keys in EXTERNAL_SECRETS.items():
+        assert secret in docs
+        assert all(key in docs for key in keys), secret
+    local = render("overlays/local")
+    for secret, keys in EXTERNAL_SECRETS.items():
+        assert keys <= set(secret_data(local, secret)), f"local {secret} lacks keys"
+
+
+@pytest.mark.parametrize("overlay", ["overlays/local", "overlays/prod"])
+def test_inference_service(overlay):
+    from kserve import V1beta1InferenceService
+
+    objects = render(overlay)
+    isvc = one(objects, "InferenceService", "sail-embedding")
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert check(isvc, V1beta1InferenceService) == []
+    assert isvc["metadata"]["annotations"]["sail-embedding.io/model-version"]
+    predictor = isvc["spec"]["predictor"]
+    (container,) = predictor["containers"]
+    assert container["image"] == f"{IMAGE}:{IMAGE_TAGS[overlay]}"
+    assert container["command"] == ["python", "-m", "sail.serving"]
+    flags = args_map(container["args"])
+    assert (flags["--host"], flags["--port"]) == ("0.0.0.0", "8080")  # reachable from the node
+    uri_variable = re.fullmatch(r"\$\((STORAGE_URI|MODEL_URI)\)", flags["--model-uri"])[1]
+    assert env_value(container, uri_variable)["value"]
+    tracking = env_value(container, "MLFLOW_TRACKING_URI")["valueFrom"]["configMapKeyRef"]
+    assert config_data(objects)[tracking["key"]].startswith("http://mlflow.")
+    assert [p["containerPort"] for p in container["ports"]] == [8080]
+    probe = container["readinessProbe"]["httpGet"]
+    assert (probe["path"], probe["port"]) == ("/v2/health/ready", 8080)
+    memory = parse_quantity(container["resources"]["limits"]["memory"])
+    if overlay == "overlays/prod":
+        assert 0 < predictor["canaryTrafficPercent"] < 100
+        assert 2 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+        assert "serving.kserve.io/deploymentMode" not in isvc["metadata"].get("annotations", {})
+        local = one(render("overlays/local"), "InferenceService")["spec"]["predictor"]
+        local_memory = parse_quantity(local["containers"][0]["resources"]["limits"]["memory"])
+        assert memory > local_memory
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        assert flags["--device"] == "cuda"
+    else:
+        assert "canaryTrafficPercent" not in predictor and "--device" not in flags
+        annotations = isvc["metadata"]["annotations"]
+        assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+
+
+@pytest.mark.parametrize("overlay", ["overlays/local", "overlays/prod"])
+def test_mlflow_server(overlay):
+    objects = render(overlay)
+    (container,) = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["mlflow", "server"]
+    flags = args_map(container["args"])
+    assert flags["--host"] == "0.0.0.0"
+    assert flags["--backend-store-uri"] == "$(MLFLOW_BACKEND_STORE_URI)"
+    db = env_value(container, "MLFLOW_BACKEND_STORE_URI")["valueFrom"]["secretKeyRef"]
+    assert (db["name"], db["key"]) == ("sail-mlflow-db", "uri")
+    assert flags["--artifacts-destination"] == "$(MLFLOW_ARTIFACTS_DESTINATION)"
+    config = config_data(objects)
+    assert config["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    if overlay == "overlays/local":
+        assert secret_data(objects, "sail-mlflow-db")["uri"].startswith(
+            "postgresql://mlflow:mlflow-dev-password@postgres.sail-embedding.svc"
+        )
+        postgres = one(objects, "StatefulSet", "postgres")
+        assert postgres["spec"]["volumeClaimTemplates"]
+        assert (
+            config["MLFLOW_S3_ENDPOINT_URL"] == "http://minio.sail-embedding.svc.cluster.local:9000"
+        )
+        # the bucket job creates the buckets the config points at
+        job = one(objects, "Job", "minio-buckets")["spec"]["template"]["spec"]["containers"][0]
+        for key in ("MLFLOW_ARTIFACTS_DESTINATION", "FEAST_REGISTRY_PATH"):
+            bucket = config[key].removeprefix("s3://").split("/")[0]
+            assert f"local/{bucket}" in " ".join(job["args"]), bucket
+        one(objects, "Service", "minio")
+
+
+@pytest.mark.parametrize("overlay", ["overlays/local", "overlays/prod"])
+def test_feast_feature_server(overlay):
+    objects = render(overlay)
+    pod = one(objects, "Deployment", "feast")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][0] == "feast" and "serve" in container["command"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/feast")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    config_map = one(objects, "ConfigMap", volume["configMap"]["name"])
+    text = config_map["data"]["feature_store.yaml"]
+    store = yaml.safe_load(text)
+    assert store["online_store"]["type"] == "redis"
+    assert store["project"] and store["registry"]["path"]
+    # every ${VAR} Feast expands is in the server's environment
+    defined = {e["name"] for e in container["env"]} | set(config_data(objects))
+    assert set(re.findall(r"\$\{(\w+)\}", text)) <= defined
+    if overlay == "overlays/local":
+        redis = secret_data(objects, "sail-redis")["connection-string"]
+        host, port = redis.split(",")[0].rsplit(":", 1)
+        service = one(objects, "Service", host.split(".")[0])
+        assert int(port) in [p["port"] for p in service["spec"]["ports"]]
+        one(objects, "Deployment", "redis")
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZATIONS)
+def test_pytorchjob(overlay):
+    objects = render(overlay)
+    job = one(objects, "PyTorchJob")
+    assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
+    config = job["metadata"]["annotations"]["sail-embedding.io/deepspeed-config"]
+    assert config == "model_code/training/configs/deepspeed_zero2.json"
+    assert json.loads((ROOT / config).read_text())["zero_optimization"]["stage"] == 2
+    assert job["spec"]["runPolicy"]["suspend"] is True  # applying the platform trains nothing
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert set(replicas) == {"Master", "Worker"}
+    assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] >= 1
+    procs = int(job["spec"]["nprocPerNode"])
+    for role, replica in replicas.items():
+        assert replica["restartPolicy"] == "OnFailure"
+        assert check(replica["template"], "V1PodTemplateSpec") == [], role
+        pod = replica["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["name"] == "pytorch"  # the operator injects its env into this one
+        assert container["command"] == ["torchrun"]
+        assert container["args"][:3] == ["-m", "sail", "train"]
+        flags = args_map(container["args"])
+        assert flags["--stage"] == "content1" and flags["--out"].startswith("/runs/")
+        assert any(m["mountPath"] == "/runs" for m in container["volumeMounts"])
+        gpus = container["resources"]["limits"].get("nvidia.com/gpu")
+        if overlay == "overlays/local":
+            assert flags["--preset"] == "mini" and gpus is None and procs == 1
+        else:
+            assert flags["--preset"] == "base"
+        if overlay == "overlays/prod":
+            assert int(gpus) == procs == 8
+            assert container["resources"]["requests"]["nvidia.com/gpu"] == gpus
+    if overlay == "overlays/prod":
+        claim = one(objects, "PersistentVolumeClaim", "sail-training-runs")
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZATIONS)
+def test_recurring_pipeline_cronjob(overlay):
+    objects = render(overlay)
+    cron = one(objects, "CronJob", "sail-pipeline-recurring")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    assert 0 < cron["startingDeadlineSeconds"] <= 3600  # missed runs are skipped, not caught up
+    (container,) = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"] + container["args"] == [
+        "sail",
+        "pipeline",
+        "submit",
+        "--host",
+        "$(KFP_HOST)",
+        "--package",
+        "pipelines/sail_pipeline.yaml",
+    ]
+    assert config_data(objects)["KFP_HOST"].startswith("http://")
+    assert cron.get("suspend", False) is (overlay == "overlays/local")
