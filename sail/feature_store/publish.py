@@ -1,0 +1,435 @@
+"""Publishing a model version to the feature store: embeddings, Semantic IDs, user interests.
+
+`publish(model_dir, model_version)` embeds the whole prepared catalogues, fits Semantic-ID
+codebooks on the published item vectors, pools every MovieLens user's latest positives into a
+user-interest vector, writes one Parquet file per view for the version, applies the Feast
+definitions and materializes the version into the online store.
+
+Idempotent by construction (docs/feature-store.md):
+
+- A version's rows carry ONE `event_timestamp`, chosen at its first publish (now, and later than
+  every earlier version's) and reused by every re-publish (from published.json, else from the
+  version's existing Parquet). Re-publishing writes the same files with the same timestamps.
+- Materialization runs over [timestamp, timestamp + 1 ms], a window holding this version's rows
+  only, so the version's rows are what goes online even when later versions exist (a rollback).
+- The online store keeps one row per (entity, feature); materializing upserts, so re-publishing
+  overwrites rows in place. When the online store would otherwise keep entities that this
+  version does not publish (a smaller catalogue, a view left out, an unknown state), the affected
+  views' online tables are recreated empty first: the online store then holds exactly one version.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from model_code.data.catalogue import CATALOGUES, movielens_items, openclipart_items
+from model_code.model import truncate
+from sail.feature_store.repo import (
+    definitions,
+    features_module,
+    open_store,
+    read_state,
+    resolve_home,
+    store_dir,
+    write_atomic,
+    write_state,
+)
+
+logger = logging.getLogger(__name__)
+
+# Each catalogue is embedded with the target instruction its data set was trained with in the last
+# stage (`seq2item`), as the evaluation suite does (`movie_vectors`).
+CATALOGUE_DATASETS = {"movielens": "movielens-sequences", "openclipart": "openclipart"}
+INSTRUCTION_STAGE = "seq2item"
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# Versions' timestamps are at least VERSION_SPACING apart; materializing reads [t, t + window],
+# both ends included, so the window holds one version's rows.
+VERSION_SPACING = timedelta(seconds=1)
+MATERIALIZE_WINDOW = timedelta(milliseconds=1)
+READ_BACK_CHUNK = 1000
+
+
+@dataclass
+class PublishReport:
+    """What one publish wrote: Parquet rows and online entities per view, files, timings."""
+
+    model_version: str
+    dim: int
+    event_timestamp: datetime
+    catalogues: dict[str, int]
+    rows: dict[str, int]
+    online_rows: dict[str, int]
+    files: dict[str, Path]
+    recreated_views: list[str]
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """A flat, JSON-ready summary; its numbers (counts, seconds) are ready to log as metrics:
+        `items/<catalogue>`, `rows/<view>`, `online_rows/<view>`, `seconds`, `seconds/<step>`."""
+        summary: dict = {
+            "model_version": self.model_version,
+            "dim": self.dim,
+            "event_timestamp": self.event_timestamp.isoformat(),
+            "seconds": self.seconds,
+        }
+        for prefix, values in (
+            ("items", self.catalogues),
+            ("rows", self.rows),
+            ("online_rows", self.online_rows),
+            ("seconds", self.timings),
+            ("files", {view: str(path) for view, path in self.files.items()}),
+        ):
+            summary.update({f"{prefix}/{key}": value for key, value in values.items()})
+        summary["recreated_views"] = list(self.recreated_views)
+        return summary
+
+
+def publish(
+    model_dir: Path,
+    model_version: str,
+    dim: int = 128,
+    catalogues: Sequence[str] = ("movielens", "openclipart"),
+    batch_size: int = 32,
+    home: Path | str | None = None,
+    *,
+    window: int = 10,
+    levels: int = 3,
+    codebook_size: int = 64,
+    limit: int | Mapping[str, int] | None = None,
+) -> PublishReport:
+    """Publish `model_dir` as `model_version` into the feature store of `home` (SAIL_HOME).
+
+    `dim` is the published Matryoshka size; `window` the number of latest positives pooled per
+    user (the evaluation's default); `levels` x `codebook_size` the Semantic-ID codebooks.
+    User-interest vectors need the MovieLens catalogue; without it no user rows are published.
+    `limit` (quick runs, tests) keeps the first items of each catalogue (an int) or of the named
+    ones (a mapping); users are then pooled over their published items only, and a user with
+    none is left out. One publish at a time per home.
+    """
+    from model_code.embed import Embedder
+
+    started = time.perf_counter()
+    home = resolve_home(home)
+    _check_version(model_version)
+    catalogues = _check_catalogues(catalogues)
+    limits = _check_limit(limit, catalogues)
+    embedder = Embedder.from_pretrained(Path(model_dir))
+    dim = embedder.model.config.check_dim(dim)
+    state = read_state(home)
+    timestamp = _event_timestamp(home, state, model_version)
+
+    timings: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timings[name], mark = round(now - mark, 3), now
+
+    vectors, ids, labels = _embed_catalogues(embedder, catalogues, home, batch_size, limits)
+    lap("embed")
+    published = truncate(torch.from_numpy(vectors), dim).numpy()
+    tables = {"item_embedding": _item_embedding_table(ids, published, labels, model_version)}
+    tables["item_semantic_id"] = _semantic_id_table(
+        home, ids, published, model_version, levels, codebook_size
+    )
+    lap("semantic_ids")
+    if "movielens" in catalogues:
+        movies = [row for row, label in enumerate(labels) if label == "movielens"]
+        item_rows = {ids[row]: position for position, row in enumerate(movies)}
+        tables["user_interest"] = _user_interest_table(
+            embedder, home, vectors[movies], item_rows, dim, window, model_version
+        )
+        lap("user_interest")
+
+    recreate = _views_to_recreate(home, state, tables)
+    files = {
+        view: _write_parquet(home, view, model_version, table, timestamp)
+        for view, table in tables.items()
+    }
+    state["versions"][model_version] = _version_record(
+        state["versions"].get(model_version), dim, timestamp, catalogues, labels, tables
+    )
+    write_state(state, home)
+    lap("parquet")
+
+    store = open_store(home)
+    recreated = _apply_and_materialize(store, home, dim, timestamp, list(tables), recreate)
+    state["online"] = model_version
+    write_state(state, home)
+    lap("feast")
+    online_rows = {view: _count_online(store, view, table) for view, table in tables.items()}
+    lap("read_back")
+    return PublishReport(
+        model_version=model_version,
+        dim=dim,
+        event_timestamp=timestamp.to_pydatetime(),
+        catalogues={name: labels.count(name) for name in catalogues},
+        rows={view: table.num_rows for view, table in tables.items()},
+        online_rows=online_rows,
+        files=files,
+        recreated_views=recreated,
+        seconds=round(time.perf_counter() - started, 3),
+        timings=timings,
+    )
+
+
+def _apply_and_materialize(store, home, dim, timestamp, views, recreate) -> list[str]:
+    """Apply the definitions (recreating the `recreate` views' online tables first, where they
+    exist) and materialize `views` over the version's window; return the recreated views."""
+    objects = definitions(home, dim)
+    registered = {view.name for view in store.list_feature_views()}
+    recreate = [view for view in recreate if view in registered]
+    if recreate:
+        logger.info("recreating the online tables of %s", ", ".join(recreate))
+        store.apply([], objects_to_delete=[objects[view] for view in recreate], partial=False)
+    store.apply(list(objects.values()))
+    store.materialize(
+        start_date=timestamp.to_pydatetime(),
+        end_date=(timestamp + MATERIALIZE_WINDOW).to_pydatetime(),
+        feature_views=views,
+    )
+    return recreate
+
+
+def _check_version(model_version: str) -> None:
+    if not isinstance(model_version, str) or not VERSION_PATTERN.fullmatch(model_version):
+        raise ValueError(
+            f"model_version must be 1-128 letters, digits, '.', '_' or '-' (starting with a "
+            f"letter or digit), got {model_version!r}"
+        )
+
+
+def _check_catalogues(catalogues: Sequence[str]) -> list[str]:
+    if isinstance(catalogues, str):
+        catalogues = [catalogues]
+    unknown = [name for name in catalogues if name not in CATALOGUES]
+    if unknown or not catalogues:
+        raise ValueError(f"catalogues must name some of {list(CATALOGUES)}, got {catalogues!r}")
+    return list(dict.fromkeys(catalogues))
+
+
+def _event_timestamp(home: Path, state: dict, model_version: str) -> pd.Timestamp:
+    """The version's fixed timestamp: recorded, else in its Parquet, else now (after all others)."""
+    record = state["versions"].get(model_version)
+    if record is not None:
+        return pd.Timestamp(record["event_timestamp"])
+    for view in features_module().VIEWS:
+        path = _parquet_path(home, view, model_version)
+        if path.is_file():
+            column = pq.read_table(path, columns=["event_timestamp"]).column(0)
+            if len(column):
+                return pd.Timestamp(column[0].as_py())
+    now = pd.Timestamp(datetime.now(UTC)).floor("s")
+    earlier = [pd.Timestamp(r["event_timestamp"]) for r in state["versions"].values()]
+    return max([now, *(t + VERSION_SPACING for t in earlier)])
+
+
+def _check_limit(limit, catalogues: list[str]) -> dict[str, int | None]:
+    if limit is None or isinstance(limit, int):
+        limits = dict.fromkeys(catalogues, limit)
+    else:
+        unknown = [name for name in limit if name not in CATALOGUES]
+        if unknown:
+            raise ValueError(f"limit names unknown catalogues {unknown}")
+        limits = {name: limit.get(name) for name in catalogues}
+    if any(n is not None and n < 1 for n in limits.values()):
+        raise ValueError(f"limits must be at least 1, got {limit!r}")
+    return limits
+
+
+def _catalogue_items(name: str, home: Path, limit: int | None):
+    """The prepared catalogue as items (the first `limit` when given), read under `home`."""
+    from model_code.data.movielens import load_movielens
+    from model_code.data.openclipart import load_openclipart
+
+    data = home / "data"
+    if name == "movielens":
+        frame = load_movielens(data / "movielens")["items"]
+        return movielens_items(frame.iloc[:limit])
+    return openclipart_items(load_openclipart(root=data / "openclipart").iloc[:limit])
+
+
+def _embed_catalogues(embedder, catalogues, home: Path, batch_size: int, limits: dict):
+    """Full-size target vectors of every item of the catalogues, their ids and catalogues."""
+    from model_code.training.stages import load_stage
+
+    stage = load_stage(INSTRUCTION_STAGE)
+    vectors, ids, labels = [], [], []
+    for name in catalogues:
+        items = _catalogue_items(name, home, limits[name])
+        instruction = stage.dataset(CATALOGUE_DATASETS[name]).instructions["target"]
+        logger.info("embedding %d %s items", len(items), name)
+        result = embedder.embed(
+            items, side="target", batch_size=batch_size, progress=True, instruction=instruction
+        )
+        vectors.append(result.vectors)
+        ids.extend(result.ids)
+        labels.extend([name] * len(result.ids))
+    if len(set(ids)) != len(ids):
+        raise ValueError("item ids repeat across the catalogues; they must be unique")
+    return np.concatenate(vectors), ids, labels
+
+
+def _vector_column(vectors: np.ndarray, value_type: pa.DataType) -> pa.Array:
+    """Rows of a 2-D array as a list<value_type> column."""
+    flat = pa.array(np.ascontiguousarray(vectors).reshape(-1), type=value_type)
+    offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1]), type=pa.int32())
+    return pa.ListArray.from_arrays(offsets, flat)
+
+
+def _item_embedding_table(ids, vectors, labels, model_version) -> pa.Table:
+    return pa.table(
+        {
+            "item_id": pa.array(ids, pa.string()),
+            "embedding": _vector_column(vectors, pa.float32()),
+            "model_version": pa.array([model_version] * len(ids), pa.string()),
+            "catalogue": pa.array(labels, pa.string()),
+        }
+    )
+
+
+def _semantic_id_table(home, ids, vectors, model_version, levels, codebook_size) -> pa.Table:
+    """Codes of residual k-means codebooks fitted on the published vectors (codebooks saved)."""
+    from model_code.semantic_ids import encode, fit_residual_kmeans
+
+    codebooks = fit_residual_kmeans(vectors, levels=levels, codebook_size=codebook_size)
+    codes = encode(codebooks, vectors)
+    buffer = io.BytesIO()  # the layout of ResidualCodebooks.save, written atomically
+    np.savez(buffer, **{f"level_{i}": c for i, c in enumerate(codebooks.codebooks)})
+    write_atomic(codebooks_path(home, model_version), buffer.getvalue())
+    return pa.table(
+        {
+            "item_id": pa.array(ids, pa.string()),
+            "codes": _vector_column(codes, pa.int64()),
+            "semantic_id": pa.array(["-".join(map(str, row)) for row in codes], pa.string()),
+            "model_version": pa.array([model_version] * len(ids), pa.string()),
+        }
+    )
+
+
+@torch.inference_mode()
+def _user_interest_table(embedder, home, movie_vectors, item_rows, dim, window, model_version):
+    """Every user's latest `window` positives pooled by the model's sequence pooler.
+
+    The positives come from the evaluation's contexts (`user_contexts` for the test split: every
+    item before the held-out test item) with the test item appended: online, everything the user
+    liked so far counts. Items that are not published (a `limit`) are left out.
+    """
+    from model_code.data.movielens import load_movielens
+    from model_code.evaluation.suite import user_contexts
+
+    sequences = load_movielens(home / "data" / "movielens")["sequences"]
+    _, targets, seen = user_contexts(sequences, "test", window)
+    users, contexts, lengths = [], [], []
+    for user, before, target in zip(sequences["user_id"], seen, targets, strict=True):
+        positives = [*before, target]
+        context = [item_rows[item] for item in positives if item in item_rows][-window:]
+        if context:
+            users.append(str(user))
+            contexts.append(context)
+            lengths.append(len(positives))
+    pooled = embedder.model.eval().pool_sequences(torch.from_numpy(movie_vectors), contexts)
+    vectors = truncate(pooled.float(), dim).numpy()
+    return pa.table(
+        {
+            "user_id": pa.array(users, pa.string()),
+            "embedding": _vector_column(vectors, pa.float32()),
+            "model_version": pa.array([model_version] * len(users), pa.string()),
+            "history_length": pa.array(lengths, pa.int64()),
+        }
+    )
+
+
+def codebooks_path(home: Path | str | None, model_version: str) -> Path:
+    """The version's Semantic-ID codebooks (`model_code.semantic_ids.ResidualCodebooks.load`)."""
+    return store_dir(home) / "codebooks" / f"{model_version}.npz"
+
+
+def _parquet_path(home: Path, view: str, model_version: str) -> Path:
+    return features_module().offline_dir(home, view) / f"{model_version}.parquet"
+
+
+def _write_parquet(home, view, model_version, table: pa.Table, timestamp) -> Path:
+    """The version's file of `view`, every row at `timestamp`, written atomically."""
+    stamps = pa.array([timestamp.to_pydatetime()] * table.num_rows, pa.timestamp("us", tz="UTC"))
+    table = table.append_column("event_timestamp", stamps)
+    path = _parquet_path(home, view, model_version)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    # The hidden temporary name is never read as part of the view's folder (Dask skips dot files).
+    write_atomic(path, sink.getvalue().to_pybytes())
+    return path
+
+
+def _version_record(previous, dim, timestamp, catalogues, labels, tables) -> dict:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return {
+        "dim": dim,
+        "event_timestamp": timestamp.isoformat(),
+        "catalogues": {name: labels.count(name) for name in catalogues},
+        "rows": {view: table.num_rows for view, table in tables.items()},
+        "first_published": (previous or {}).get("first_published", now),
+        "last_published": now,
+    }
+
+
+def _entity_column(view: str) -> str:
+    return "user_id" if view == "user_interest" else "item_id"
+
+
+def _views_to_recreate(home: Path, state: dict, tables: dict) -> list[str]:
+    """Views whose online table holds (or may hold) entities that this publish would not overwrite.
+
+    Known from published.json: the version that is online and the views it published. Its
+    entities are read from its Parquet files; when any of that is missing, the view is recreated.
+    """
+    online = state.get("online")
+    record = state["versions"].get(online) if online else None
+    recreate = []
+    for view in features_module().VIEWS:
+        if record is None:
+            recreate.append(view)  # first publish here, or an unknown online state
+            continue
+        if view not in record.get("rows", {}):
+            continue  # the online version did not publish this view: nothing of it online
+        if view not in tables:
+            recreate.append(view)
+            continue
+        path = _parquet_path(home, view, online)
+        if not path.is_file():
+            recreate.append(view)
+            continue
+        key = _entity_column(view)
+        old = set(pq.read_table(path, columns=[key]).column(0).to_pylist())
+        if not old <= set(tables[view].column(key).to_pylist()):
+            recreate.append(view)
+    return recreate
+
+
+def _count_online(store, view: str, table: pa.Table) -> int:
+    """How many of the view's published entities the online store returns (read back)."""
+    key = _entity_column(view)
+    ids = table.column(key).to_pylist()
+    found = 0
+    for start in range(0, len(ids), READ_BACK_CHUNK):
+        rows = [{key: value} for value in ids[start : start + READ_BACK_CHUNK]]
+        values = store.get_online_features(
+            features=[f"{view}:model_version"], entity_rows=rows
+        ).to_dict()["model_version"]
+        found += sum(value is not None for value in values)
+    return found
