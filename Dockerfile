@@ -5,7 +5,8 @@ FROM python:3.11-slim-bookworm
 ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     DS_BUILD_OPS=0 \
-    SAIL_HOME=/var/lib/sail
+    SAIL_HOME=/var/lib/sail \
+    MLFLOW_DISABLE_TELEMETRY=true
 
 COPY scripts/system-deps.sh /tmp/system-deps.sh
 RUN apt-get update \

@@ -6,11 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SAIL_HOME ?= $(CURDIR)/.sail
 export DS_BUILD_OPS := 0
+export MLFLOW_DISABLE_TELEMETRY ?= true
 # Extra pip arguments for the torch install, e.g. an index that serves CPU wheels on other machines.
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data results test test-slow lint format clean
+.PHONY: help setup run data compile ui serve results test test-slow lint format clean
+PORT ?= 8080
+UI_PORT ?= 5000
+MODEL_URI ?= models:/sail-embedding@champion
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,12 +34,21 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/
 data: $(STAMP) ## Prepare the real data sets (openclipart pairs, MovieLens-100K) under SAIL_HOME
 	$(BIN)/sail data prepare
 
-run: $(STAMP) ## The main job: prepare the data, then embed both catalogues with the mini preset
+run: $(STAMP) ## The main job: prepare the data, then the whole pipeline (mini preset) via kfp.local
 	$(BIN)/sail data prepare
-	$(BIN)/sail data items movielens -o $(SAIL_HOME)/items/movielens.jsonl
-	$(BIN)/sail data items openclipart --split test -o $(SAIL_HOME)/items/openclipart-test.jsonl
-	$(BIN)/sail embed --preset mini -i $(SAIL_HOME)/items/movielens.jsonl -o $(SAIL_HOME)/embeddings/movielens.npy
-	$(BIN)/sail embed --preset mini -i $(SAIL_HOME)/items/openclipart-test.jsonl -o $(SAIL_HOME)/embeddings/openclipart-test.npy
+	$(BIN)/sail pipeline run --preset mini
+
+compile: $(STAMP) ## Compile the pipeline to pipelines/sail_pipeline.yaml
+	$(BIN)/sail pipeline compile
+
+ui: $(STAMP) ## The MLflow UI for the local store on 127.0.0.1:$(UI_PORT)
+	@mkdir -p $(SAIL_HOME)/mlflow
+	$(BIN)/mlflow server --host 127.0.0.1 --port $(UI_PORT) \
+		--backend-store-uri sqlite:///$(SAIL_HOME)/mlflow/mlflow.db \
+		--default-artifact-root $(SAIL_HOME)/mlflow/artifacts
+
+serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v1/v2 + OpenAI routes
+	$(BIN)/sail serve --model-uri $(MODEL_URI) --port $(PORT)
 
 results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md
 	$(BIN)/sail data prepare

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models built once per session, synthetic items, base-class tiny configs."""
+"""Shared fixtures (tests/ and components/): tiny models built once per session, synthetic items,
+base-class tiny configs, real data prepared small."""
 
 from __future__ import annotations
 

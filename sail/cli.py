@@ -1,4 +1,4 @@
-"""`sail`: embed items, prepare data (and, as the platform grows, train, run and serve)."""
+"""`sail`: embed items, prepare data, train, run the pipeline, serve, query the feature store."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 
 from model_code.config import PRESETS
 from model_code.training.stages import STAGES
+from sail.pipeline.cli import pipeline_app
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -22,6 +23,7 @@ LOCAL_PRESETS = PRESETS[:2]  # `base` needs hub weights and a GPU cluster
 app = typer.Typer(help="SAIL-Embedding platform: omni-modal embeddings, trained and served.")
 data_app = typer.Typer(help="Prepare the real data sets under SAIL_HOME.")
 app.add_typer(data_app, name="data")
+app.add_typer(pipeline_app, name="pipeline")
 
 
 @contextmanager
@@ -29,7 +31,7 @@ def user_errors():
     """Turn errors about the user's input into one clear line and exit code 2, not a traceback."""
     try:
         yield
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, LookupError, FileNotFoundError, RuntimeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
@@ -68,12 +70,14 @@ def embed(
 def data_prepare(
     limit: Annotated[int | None, typer.Option(help="Cap openclipart pairs (demos).")] = None,
     workers: Annotated[int, typer.Option(help="Processes rendering SVGs.")] = 2,
+    force: Annotated[bool, typer.Option(help="Rebuild data sets already prepared.")] = False,
 ):
-    """Build openclipart image-text pairs and MovieLens-100K under SAIL_HOME/data."""
+    """Build openclipart image-text pairs and MovieLens-100K under SAIL_HOME/data (data sets
+    already prepared with the same --limit are kept unless --force)."""
     from model_code.data.prepare import prepare_all
 
     with user_errors():
-        manifests = prepare_all(limit=limit, workers=workers)
+        manifests = prepare_all(limit=limit, workers=workers, force=force)
     typer.echo(json.dumps(manifests, indent=2))
 
 
@@ -169,3 +173,34 @@ def report(
 
     with user_errors():
         typer.echo(f"wrote {write_report(results, output)}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context):
+    """Serve a model over HTTP on 127.0.0.1 (KServe v1 / v2 and OpenAI embeddings routes).
+
+    Options are those of `python -m sail.serving` (--model-uri, default the champion; --port;
+    --host; --max-batch-size; --max-wait-ms; ...): see `sail serve --help-server`.
+    """
+    from sail.serving.__main__ import main as serve_main
+
+    arguments = list(ctx.args)
+    if "--help-server" in arguments:
+        arguments = ["--help"]
+    with user_errors():
+        serve_main(arguments)
+
+
+@app.command()
+def similar(
+    item: Annotated[str, typer.Option(help="An item id of the catalogues, e.g. MovieLens 50.")],
+    k: Annotated[int, typer.Option(help="How many neighbours.")] = 10,
+):
+    """The K items nearest to ITEM in the online feature store (published by the pipeline)."""
+    from sail.feature_store.query import similar as nearest
+
+    with user_errors():
+        neighbours = nearest(item, k)
+    for rank, neighbour in enumerate(neighbours, 1):
+        title = neighbour.title or ""
+        typer.echo(f"{rank:>3}  {neighbour.score:.3f}  {neighbour.item_id:<16} {title}")

@@ -63,14 +63,15 @@ class IdTeacher:
         return self.user_vectors @ self.item_vectors.T
 
     def save(self, path: Path) -> None:
-        """Write ids and vectors to an `.npz` file (no pickling)."""
-        np.savez(
-            path,
-            item_ids=np.array(self.item_ids, dtype=str),
-            item_vectors=self.item_vectors,
-            user_ids=np.array(self.user_ids, dtype=str),
-            user_vectors=self.user_vectors,
-        )
+        """Write ids and vectors in `.npz` format to exactly `path` (no pickling)."""
+        with Path(path).open("wb") as handle:  # a file object: numpy adds no suffix
+            np.savez(
+                handle,
+                item_ids=np.array(self.item_ids, dtype=str),
+                item_vectors=self.item_vectors,
+                user_ids=np.array(self.user_ids, dtype=str),
+                user_vectors=self.user_vectors,
+            )
 
     @classmethod
     def load(cls, path: Path) -> IdTeacher:

@@ -1,2 +1,9 @@
-"""MLflow around the model library: the store, pipeline runs, training metrics, the pyfunc model,
-the registry and the champion gate. mlflow is imported in this package only."""
+"""MLflow tracking, the pyfunc model and the registry (mlflow is imported by the submodules).
+
+Importing the package switches mlflow's usage telemetry off unless the user chose otherwise:
+the platform runs offline and sends nothing anywhere.
+"""
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines components, one per folder; each calls `sail.pipeline.steps`."""

@@ -1,0 +1,39 @@
+"""register_model: log the pyfunc, register a version (challenger), run the champion gate."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
+
+from components.image import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def register_model(
+    pipeline_run_id: str,
+    sail_home: str,
+    data: Input[Dataset],
+    model: Input[Model],
+    evaluation: Input[Artifact],
+    tolerance: float,
+    report: Output[Markdown],
+    version: dsl.OutputPath(str),
+) -> bool:
+    """The new version (output `version`) always gets `challenger`; `champion` moves to it, and
+    the step returns True, only if no primary metric is worse than the champion's by more than
+    `tolerance`. (A bool return, not a NamedTuple: kfp.local resolves conditions on it.)"""
+    import json
+    from pathlib import Path
+
+    from sail.pipeline import steps
+
+    steps.use_home(sail_home)
+    metrics = json.loads(Path(evaluation.path).read_text())
+    registration = steps.register(
+        pipeline_run_id,
+        steps.exported_model(model.path),
+        metrics,
+        data.metadata["fingerprint"],
+        tolerance,
+    )
+    Path(report.path).write_text(steps.registration_markdown(registration))
+    Path(version).write_text(registration.version)
+    return registration.promoted

@@ -1,0 +1,43 @@
+"""train_stage: one SAIL training stage on DeepSpeed, from the previous stage's model."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
+
+from components.image import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def train_stage(
+    pipeline_run_id: str,
+    sail_home: str,
+    preset: str,
+    stage: str,
+    steps: int,
+    data: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    init: Input[Model] = None,
+    teacher: Input[Artifact] = None,
+    negatives: Input[Dataset] = None,
+):
+    """Train `stage` (`steps` 0: the stage config's count). `model` holds the run folder
+    (checkpoints, metrics.jsonl) with the exported model in its `model/` subfolder."""
+    from pathlib import Path
+
+    from sail.pipeline import steps as step_logic
+
+    step_logic.use_home(sail_home)
+    summary = step_logic.train(
+        pipeline_run_id,
+        preset,
+        stage,
+        steps,
+        Path(model.path),
+        init=step_logic.exported_model(init.path) if init else None,
+        teacher=Path(teacher.path) if teacher else None,
+        negatives=Path(negatives.path) if negatives else None,
+    )
+    model.metadata.update({"stage": stage, "preset": preset, "model_dir": "model"})
+    metrics.log_metric("final_loss", summary["final_loss"])
+    metrics.log_metric("steps", summary["steps"])
+    metrics.log_metric("seconds", summary["seconds"])

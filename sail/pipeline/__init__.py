@@ -1,0 +1,1 @@
+"""The pipeline's library side: step logic, run profiles, the local runner, cluster commands."""
