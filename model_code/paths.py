@@ -14,6 +14,6 @@ def data_dir() -> Path:
     return sail_home() / "data"
 
 
-def feature_cache_dir() -> Path:
-    """Frozen vision-tower features shared by training stages and evaluations."""
-    return sail_home() / "cache" / "tower-features"
+def feature_cache_dir(home: Path | None = None) -> Path:
+    """Frozen vision-tower features shared by training stages, evaluations and publishing."""
+    return Path(home or sail_home()) / "cache" / "tower-features"

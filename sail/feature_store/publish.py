@@ -121,6 +121,7 @@ def publish(
     none is left out. One publish at a time per home.
     """
     from model_code.embed import Embedder
+    from model_code.paths import feature_cache_dir
 
     started = time.perf_counter()
     home = resolve_home(home)
@@ -128,6 +129,7 @@ def publish(
     catalogues = _check_catalogues(catalogues)
     limits = _check_limit(limit, catalogues)
     embedder = Embedder.from_pretrained(Path(model_dir))
+    embedder.model.cache_tower_features(feature_cache_dir(home))  # drawings the stages saw
     dim = embedder.model.config.check_dim(dim)
     state = read_state(home)
     timestamp = _event_timestamp(home, state, model_version)

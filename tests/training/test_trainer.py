@@ -35,6 +35,15 @@ class StopAt(TrainingCallback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.parametrize("stage", ["content1", "content3", "seq2item", "id2item"])
+def test_every_stage_lowers_its_loss(stage, tmp_path):
+    train_stage("tiny", stage, tmp_path, steps=24, lr=1e-3, min_lr=1e-3, batch_size=8, freeze=[])
+    _, rows = _losses(tmp_path)
+    main = max({r["dataset"] for r in rows}, key=[r["dataset"] for r in rows].count)
+    losses = [r["loss"] for r in rows if r["dataset"] == main]
+    assert len(losses) >= 8 and sum(losses[-4:]) < sum(losses[:4]), (main, losses)
+
+
 def test_content_stage_learns_and_exports(tmp_path):
     result = train_stage(
         "tiny", "content2", tmp_path, steps=30, lr=1e-3, min_lr=1e-3, batch_size=8, freeze=[]
