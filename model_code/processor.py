@@ -95,8 +95,11 @@ class SailProcessor:
         prepared = PreparedItem(item.id)
         if "text" in modalities:
             fields = item_fields(item, self.config.text.fields)
-            if training:
-                has_media = bool(item.visual_refs or item.audio)
+            if training:  # a view without media must keep some text
+                has_media = bool(
+                    ("vision" in modalities and item.visual_refs)
+                    or ("audio" in modalities and item.audio)
+                )
                 rate = self.config.text.field_dropout
                 fields = drop_fields(fields, rate, rng or random, keep_one=not has_media)
             prepared.text = join_fields(fields)

@@ -32,6 +32,12 @@ def test_instructions_differ_by_side_and_dataset(tiny):
         processor.instruction("middle")
 
 
+def _an_image_ref():
+    from model_code.data.synthetic import mixed_items
+
+    return next(item.image for item in mixed_items(4) if item.image)
+
+
 def test_field_dropout_only_in_training(tiny):
     _, processor = tiny
     item = Item(id="a", title="first", ocr="second", asr="third", author="fourth")
@@ -40,6 +46,12 @@ def test_field_dropout_only_in_training(tiny):
     texts = {processor.prepare(item, training=True, rng=rng).text for _ in range(50)}
     assert len(texts) > 1
     assert all(texts)  # a text-only item keeps at least one field
+    drawing = Item(id="d", title="a duck", image=str(_an_image_ref()))
+    text_views = {
+        processor.prepare(drawing, training=True, rng=rng, modalities=("text",)).text
+        for _ in range(200)
+    }
+    assert "" not in text_views  # the text-only view of an item with an image keeps its text
 
 
 def test_modalities_can_be_left_out(tiny, items):
