@@ -74,10 +74,6 @@ class VisionEncoder(nn.Module):
         if config.kind not in VISION_TOWERS:
             raise ConfigError(f"unknown vision kind {config.kind!r}; known: {list(VISION_TOWERS)}")
         self.tower = VISION_TOWERS[config.kind](config)
-        # Tower features share a large common component across images; standardising each
-        # channel over the batch (running averages at inference) lets the projection see what
-        # tells images apart from the first step on. No affine: the projection follows.
-        self.feature_norm = nn.BatchNorm1d(self.tower.out_dim, affine=False, momentum=None)
         self.projection = nn.Linear(self.tower.out_dim, width)
         self.perceiver = VisualPerceiver(
             width,
@@ -90,9 +86,7 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor, frame_counts: torch.Tensor) -> torch.Tensor:
         """pixels [frames_total, 3, H, W]; frame_counts [items] (all > 0) -> [items, Q, width]."""
-        features = self.tower_features(pixels)
-        features = self.feature_norm(features.flatten(0, 1)).view_as(features)
-        return self.perceiver(self.projection(features), frame_counts)
+        return self.perceiver(self.projection(self.tower_features(pixels)), frame_counts)
 
     def tower_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """The tower's patch tokens, from the feature cache while the tower is frozen."""
