@@ -121,7 +121,11 @@ def run_worker(engine: str, prepared: Path, preset: str, warmup: int, threads: i
         "--cache-dir",
         str(cache_dir),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    # The worker is a rank of its own: a rendezvous inherited from this process (which may hold
+    # a process group on that port, e.g. in a test session) must not leak into it.
+    inherited = {"MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE"}
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
+    env["OMP_NUM_THREADS"] = str(threads)
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if result.returncode != 0 or not out.is_file():
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
