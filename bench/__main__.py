@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(results_path.read_text())
         if previous.get("mode") == mode:
             results = previous
-    results["machine"], results["mode"] = machine_info(ROOT, threads), mode
+    results["machine"], results["mode"] = machine_info(threads), mode
     chosen = SUITES if args.suite == "all" else (args.suite,)
     for name in chosen:
         results["suites"][name] = measure(name, args, threads)

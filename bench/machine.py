@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+
+from sail.tracking.runs import git_commit
 
 PACKAGES = (
     "torch",
@@ -52,21 +53,6 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def git_commit(root: Path) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
-
-
 def load_average() -> list[float]:
     """1, 5 and 15 minute load averages (other jobs on the machine show up here)."""
     try:
@@ -79,7 +65,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def machine_info(root: Path, threads: int) -> dict:
+def machine_info(threads: int) -> dict:
     """Everything `docs/benchmarks.md` prints about the machine."""
     memory = None
     meminfo = Path("/proc/meminfo")
@@ -95,6 +81,6 @@ def machine_info(root: Path, threads: int) -> dict:
         "torch_threads": threads,
         "platform": platform.platform(),
         "load_average": load_average(),
-        "git_commit": git_commit(root),
+        "git_commit": git_commit(),
         "versions": versions(),
     }

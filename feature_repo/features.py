@@ -51,6 +51,18 @@ def file_source(home: Path, view: str) -> FileSource:
     )
 
 
+def _embedding_field(dim: int, description: str) -> Field:
+    """A unit-vector feature of `dim` floats, vector-indexed for cosine search."""
+    return Field(
+        name="embedding",
+        dtype=Array(Float32),
+        vector_index=True,
+        vector_length=dim,
+        vector_search_metric="COSINE",
+        description=description,
+    )
+
+
 def definitions(
     home: Path,
     dim: int = DEFAULT_DIM,
@@ -79,13 +91,8 @@ def definitions(
         entities=[item],
         ttl=NO_EXPIRY,
         schema=[
-            Field(
-                name="embedding",
-                dtype=Array(Float32),
-                vector_index=True,
-                vector_length=dim,
-                vector_search_metric="COSINE",
-                description="Unit-length target-side embedding (Matryoshka prefix, renormalised).",
+            _embedding_field(
+                dim, "Unit-length target-side embedding (Matryoshka prefix, renormalised)."
             ),
             Field(name="model_version", dtype=String),
             Field(name="catalogue", dtype=String, description="movielens or openclipart"),
@@ -112,16 +119,9 @@ def definitions(
         entities=[user],
         ttl=NO_EXPIRY,
         schema=[
-            Field(
-                name="embedding",
-                dtype=Array(Float32),
-                # Declared as a vector field so that the SQLite store stores it with its length;
-                # retrieval searches item_embedding with it, never this view.
-                vector_index=True,
-                vector_length=dim,
-                vector_search_metric="COSINE",
-                description="The model's sequence pooler over the user's latest positives.",
-            ),
+            # A vector field so that the SQLite store keeps its length; retrieval searches
+            # item_embedding with it, never this view.
+            _embedding_field(dim, "The model's sequence pooler over the user's latest positives."),
             Field(name="model_version", dtype=String),
             Field(name="history_length", dtype=Int64, description="The user's positives in all."),
         ],

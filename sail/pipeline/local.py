@@ -16,6 +16,7 @@ PROFILES: dict[str, dict[str, int]] = {
     "full": {"content1": 60, "content2": 20, "content3": 15, "seq2item": 15, "id2item": 20},
     "quick": {stage: 2 for stage in STAGES},
 }
+ALIASES = ("champion", "challenger")
 
 
 @dataclass
@@ -103,8 +104,6 @@ def summarize(root: Path, seconds: float) -> LocalRun:
     run.versions = {alias: version_by_alias("sail-embedding", alias) for alias in ALIASES}
     return run
 
-
-ALIASES = ("champion", "challenger")
 
 
 def describe(run: LocalRun) -> str:

@@ -202,30 +202,11 @@ def build_server(
     return SailServer(model, host=host, port=port, grace_period=grace_period)
 
 
-def serve(
-    model_uri: str | Path = DEFAULT_MODEL_URI,
-    host: str | None = None,
-    port: int = DEFAULT_PORT,
-    max_batch_size: int = 32,
-    max_wait_ms: float = 5.0,
-    limits: Limits | None = None,
-    device: str = "cpu",
-    model_name: str = MODEL_NAME,
-) -> None:
-    """Build the server and serve until interrupted (blocking)."""
+def serve(model_uri: str | Path = DEFAULT_MODEL_URI, **options) -> None:
+    """Build the server (`build_server` options) and serve until interrupted (blocking)."""
     from kserve.logging import configure_logging
 
     configure_logging()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server = build_server(
-        model_uri,
-        host=host,
-        port=port,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        limits=limits,
-        device=device,
-        model_name=model_name,
-    )
-    server.run()
+    build_server(model_uri, **options).run()
