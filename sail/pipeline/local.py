@@ -105,7 +105,6 @@ def summarize(root: Path, seconds: float) -> LocalRun:
     return run
 
 
-
 def describe(run: LocalRun) -> str:
     """Where to look after a local run."""
     lines = [f"pipeline finished in {run.seconds / 60:.1f} min; MLflow run {run.parent_run_id}"]
