@@ -8,6 +8,7 @@
 --max-request-bytes  largest request body (default 8 MiB)
 --max-items          most items per request (default 256)
 --allow-local-paths  let items name files on the server (default: data: URLs only)
+--max-queued-items   most items waiting for the model; more get 503 (default 1024)
 --device             torch device (default cpu)
 """
 
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-request-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--max-items", type=int, default=256)
     parser.add_argument("--allow-local-paths", action="store_true")
+    parser.add_argument("--max-queued-items", type=int, default=1024)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model-name", default="sail-embedding")
     return parser.parse_args(argv)
@@ -48,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms,
-        limits=Limits(args.max_request_bytes, args.max_items, args.allow_local_paths),
+        limits=Limits(
+            args.max_request_bytes, args.max_items, args.allow_local_paths, args.max_queued_items
+        ),
         device=args.device,
         model_name=args.model_name,
     )

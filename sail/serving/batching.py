@@ -14,6 +14,9 @@
   merged without waiting. A request larger than `max_batch_size` is split into several batches.
 - `max_batch_size=1` switches batching off (one item per forward pass, never merged);
   `max_wait_ms=0` merges only what is already queued. Both are for benchmarks.
+- `max_queued_items` bounds the items waiting for the model (submitted, not yet answered): a
+  request that would go past it raises Overloaded at once (the server answers 503), unless nothing
+  is waiting. None: unbounded.
 - Results are handed back with `loop.call_soon_threadsafe`, so the event loop never blocks on the
   model. `stats` counts requests, items and forward passes; `close()` stops the worker.
 """
@@ -37,6 +40,10 @@ RunBatch = Callable[[Hashable, list[Any]], list[Any]]
 
 class BatcherClosed(RuntimeError):
     """The batcher was closed before the request ran."""
+
+
+class Overloaded(RuntimeError):
+    """Too many items are waiting for the model; the client should retry later."""
 
 
 class ItemFailed(Exception):
@@ -90,9 +97,12 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         name: str = "sail-batcher",
         on_batch: Callable[[int], None] | None = None,
+        max_queued_items: int | None = None,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
+        if max_queued_items is not None and max_queued_items < 1:
+            raise ValueError("max_queued_items must be at least 1 (or None)")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must be 0 or more")
         self.run = run
@@ -100,6 +110,8 @@ class MicroBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.name = name
         self.on_batch = on_batch
+        self.max_queued_items = max_queued_items
+        self.waiting_items = 0
         self.stats = BatcherStats()
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
@@ -149,6 +161,13 @@ class MicroBatcher:
         with self._lock:
             if self._closed:
                 raise BatcherClosed("the server is shutting down")
+            limit = self.max_queued_items
+            if limit is not None and self.waiting_items and self.waiting_items + len(items) > limit:
+                raise Overloaded(
+                    f"{self.waiting_items} items are waiting for the model and this request adds "
+                    f"{len(items)}; at most {limit} may wait: retry later"
+                )
+            self.waiting_items += len(items)
             self.stats.requests += 1
             self.stats.items += len(items)
             for job in jobs:
@@ -159,6 +178,9 @@ class MicroBatcher:
             for job in jobs:
                 job.future.cancel()
             raise
+        finally:
+            with self._lock:
+                self.waiting_items -= len(items)
         results = [result for part in parts for result in part]
         for index, result in enumerate(results):
             if isinstance(result, BaseException):

@@ -1,9 +1,11 @@
 """Request limits and validation shared by the v1, v2 and OpenAI routes.
 
-- `Limits(max_request_bytes=8 MiB, max_items=256, allow_local_paths=False)`: the most bytes one
-  request body may have (larger: 413), the most items one request may embed (more: 400), and
-  whether items may name files on the server's disk (off: media must be `data:` URLs, so a client
-  cannot make the server read its files).
+- `Limits(max_request_bytes=8 MiB, max_items=256, allow_local_paths=False,
+  max_queued_items=1024)`: the most bytes one request body may have (larger: 413), the most items
+  one request may embed (more: 400), whether items may name files on the server's disk (off: media
+  must be `data:` URLs, so a client cannot make the server read its files), and the most items
+  that may wait for the model across requests (more: 503 with Retry-After, so a burst is shed
+  instead of queueing without bound).
 - `RequestError(message, param=None, status=400)`: a client error; a subclass of kserve's
   InvalidInput, so kserve's handlers answer 400 `{"error": message}` on the v1 and v2 routes.
 - `parse_items(values, limits, field)`: raw inputs (item objects or plain strings) -> Items.
@@ -37,10 +39,11 @@ class Limits:
     max_request_bytes: int = 8 * MiB
     max_items: int = 256
     allow_local_paths: bool = False
+    max_queued_items: int = 1024
 
     def __post_init__(self) -> None:
-        if self.max_request_bytes < 1 or self.max_items < 1:
-            raise ValueError("max_request_bytes and max_items must be at least 1")
+        if min(self.max_request_bytes, self.max_items, self.max_queued_items) < 1:
+            raise ValueError("max_request_bytes, max_items and max_queued_items must be at least 1")
 
 
 class RequestError(InvalidInput):

@@ -132,6 +132,7 @@ class SailEmbeddingModel(Model):
                 max_wait_ms=self.max_wait_ms,
                 name=f"{self.name}-batcher",
                 on_batch=BATCH_SIZE.observe,
+                max_queued_items=self.limits.max_queued_items,
             )
             self.batcher.start()
         self.ready = True

@@ -19,7 +19,8 @@ fuser reads them (cut at the model's `max_text_tokens`; instruction, template an
 counted), so an image-only item counts 0.
 
 Errors: `{"error": {"message", "type": "invalid_request_error", "param", "code"}}` with status
-400 (bad field, item or size), 404 (another model name), 413 (body too large).
+400 (bad field, item or size), 404 (another model name), 413 (body too large), 503 (too many items
+waiting for the model; type `overloaded_error`, with a Retry-After header).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictInt
 
+from sail.serving.batching import Overloaded
 from sail.serving.limits import RequestError, check_instruction, parse_items
 
 if TYPE_CHECKING:
     from sail.serving.model import SailEmbeddingModel
 
 OPENAI_PREFIX = "/openai/v1"
+RETRY_AFTER = {"Retry-After": "1"}
 
 
 class EmbeddingRequest(BaseModel):
@@ -64,6 +67,8 @@ def build_openai_router(model: SailEmbeddingModel) -> APIRouter:
             return await _embeddings(model, request)
         except RequestError as error:
             return openai_error(error.message, error.status, error.param)
+        except Overloaded as error:
+            return openai_error(str(error), 503, headers=RETRY_AFTER)
 
     return router
 
@@ -100,11 +105,14 @@ async def _embeddings(model: SailEmbeddingModel, request: EmbeddingRequest) -> d
     }
 
 
-def openai_error(message: str, status: int = 400, param: str | None = None) -> JSONResponse:
-    kind = "not_found_error" if status == 404 else "invalid_request_error"
+def openai_error(
+    message: str, status: int = 400, param: str | None = None, headers: dict | None = None
+) -> JSONResponse:
+    kind = {404: "not_found_error", 503: "overloaded_error"}.get(status, "invalid_request_error")
     code = "model_not_found" if status == 404 else None
     return JSONResponse(
         status_code=status,
+        headers=headers,
         content={"error": {"message": message, "type": kind, "param": param, "code": code}},
     )
 

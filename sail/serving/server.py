@@ -16,7 +16,9 @@ context manager (start/stop).
 
 Routes: `POST /v1/models/sail-embedding:predict`, `POST /v2/models/sail-embedding/infer`,
 `POST /openai/v1/embeddings`, `GET /v2/health/live`, `GET /v2/health/ready`,
-`GET /v2/models/sail-embedding` (metadata), `GET /metrics` (Prometheus). No gRPC server.
+`GET /v2/models/sail-embedding` (metadata), `GET /metrics` (Prometheus). No gRPC server. When more
+than `Limits.max_queued_items` items would wait for the model, every route answers 503 with
+Retry-After.
 
 How the host is bound: kserve 0.21's `RESTServer` hard-codes `uvicorn.Config(host="0.0.0.0")`
 and registers its routes on the module-global app `kserve.model_server:app`; `ModelServer` has no
@@ -35,17 +37,18 @@ import time
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
 from model_code.embed import Embedder
-from sail.serving.batching import MicroBatcher
+from sail.serving.batching import MicroBatcher, Overloaded
 from sail.serving.limits import BodySizeLimit, Limits
 from sail.serving.metrics import RequestMetrics
 from sail.serving.model import DEFAULT_MODEL_URI, MODEL_NAME, SailEmbeddingModel
-from sail.serving.openai import build_openai_router, install_openai_errors
+from sail.serving.openai import RETRY_AFTER, build_openai_router, install_openai_errors
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class SailServer:
         )
         self.app.include_router(build_openai_router(model))
         install_openai_errors(self.app)
+        self.app.add_exception_handler(Overloaded, overloaded_handler)
         self.app.add_middleware(BodySizeLimit, max_bytes=model.limits.max_request_bytes)
         self.app.add_middleware(RequestMetrics)  # outside the size limit: counts 413s too
         self._rest = _LocalRESTServer(
@@ -173,6 +177,11 @@ class SailServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+async def overloaded_handler(_request, error: Overloaded) -> JSONResponse:
+    """v1 and v2: too many items waiting for the model is a 503 the client may retry."""
+    return JSONResponse(status_code=503, content={"error": str(error)}, headers=RETRY_AFTER)
 
 
 def build_server(

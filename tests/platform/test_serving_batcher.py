@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sail.serving.batching import BatcherClosed, ItemFailed, MicroBatcher
+from sail.serving.batching import BatcherClosed, ItemFailed, MicroBatcher, Overloaded
 
 
 class Recorder:
@@ -150,8 +150,42 @@ def test_closed_batcher_refuses_work():
         run(batcher.submit("k", [1]))
 
 
+class Gate:
+    """A runner that holds every batch until `open` is set."""
+
+    def __init__(self):
+        self.open = threading.Event()
+
+    def __call__(self, key, items):
+        self.open.wait(10)
+        return [2 * x for x in items]
+
+
+def test_a_full_queue_sheds_load_and_recovers():
+    gate = Gate()
+    batcher = MicroBatcher(gate, max_batch_size=4, max_wait_ms=0, max_queued_items=5)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", [1, 2, 3]))
+        while batcher.waiting_items < 3:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded, match="3 items are waiting.*at most 5"):
+            await batcher.submit("k", [4, 5, 6])
+        second = asyncio.ensure_future(batcher.submit("k", [7, 8]))  # 3 + 2 fits
+        await asyncio.sleep(0.05)
+        gate.open.set()
+        return await first, await second
+
+    assert run(main()) == ([2, 4, 6], [14, 16])
+    assert batcher.waiting_items == 0
+    assert run(batcher.submit("k", list(range(9)))) == [2 * x for x in range(9)]  # alone: runs
+    batcher.close()
+
+
 def test_bad_settings():
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_batch_size=0)
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_wait_ms=-1)
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), max_queued_items=0)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -226,6 +229,33 @@ def test_v2_shape_problems(client):
     assert response.status_code == 422
     response = client.post(V2, json=body_for("v2", ["x"]) | {"outputs": [{"name": "logits"}]})
     check_4xx(response, 400, "logits")
+
+
+def test_a_full_queue_answers_503_on_every_route(server, client):
+    batcher, gate = server.batcher, threading.Event()
+    run_batch, limit = batcher.run, batcher.max_queued_items
+
+    def held(key, items):
+        gate.wait(30)
+        return run_batch(key, items)
+
+    batcher.run, batcher.max_queued_items = held, 1
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, server.url + OPENAI, json=body_for("openai", ["a"]))
+            while batcher.waiting_items < 1:
+                time.sleep(0.01)
+            for route, path in ROUTES.items():
+                response = client.post(path, json=body_for(route, ["one more"]))
+                assert response.status_code == 503, (route, response.text)
+                assert response.headers["retry-after"] == "1"
+                assert "retry later" in message(response)
+            gate.set()
+            assert first.result().status_code == 200
+    finally:
+        gate.set()
+        batcher.run, batcher.max_queued_items = run_batch, limit
+    works(client)
 
 
 def test_the_server_still_works_after_errors(client):
