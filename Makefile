@@ -53,7 +53,8 @@ serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v
 results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md
 	$(BIN)/sail data prepare
 	$(BIN)/sail schedule --preset mini --out $(SAIL_HOME)/schedule
-	$(BIN)/sail report --results $(SAIL_HOME)/schedule/results.json -o docs/results.md
+	cp $(SAIL_HOME)/schedule/results.json docs/results.json
+	$(BIN)/sail report --results docs/results.json -o docs/results.md
 
 bench: $(STAMP) ## Benchmarks (after make run): bench/results.json, docs/benchmarks.md; < 15 min
 	$(BIN)/python -m bench
