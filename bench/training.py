@@ -30,7 +30,7 @@ STAGES = ("content1", "content2", "content3", "seq2item", "id2item")
 SMOKE_STAGES = ("content2",)
 ENGINES = ("deepspeed", "plain")
 FULL_STEPS = (2, 6)  # (warm-up, measured)
-SMOKE_STEPS = (1, 1)
+SMOKE_STEPS = (1, 5)  # enough steps for idle parameters' updates to show in the losses
 NO_CHECKPOINT = 10**9
 
 

@@ -60,7 +60,11 @@ def train_deepspeed(task, sources, clock: StepClock) -> None:
 
 def train_plain(task, sources, clock: StepClock) -> None:
     """The trainer's loop without DeepSpeed: torch AdamW with the same groups, betas, eps and
-    weight decay, the same warm-up/cosine schedule and gradient clipping."""
+    weight decay, the same warm-up/cosine schedule and gradient clipping.
+
+    A step reaches only its data set's parameters (stochastic specialization). ZeRO's flat
+    gradient buffers give the others zero gradients, which Adam still applies (momentum, weight
+    decay), where torch skips a parameter whose grad is None; so the loop fills in zeros too."""
     from model_code.training.lr_schedule import warmup_cosine
     from model_code.training.trainer import Trainer, _seed_everything
 
@@ -92,6 +96,9 @@ def train_plain(task, sources, clock: StepClock) -> None:
             loss, _terms = task(sources[name].batch(trainer.rng, stage.batch_size))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for parameter in parameters:
+                if parameter.grad is None:
+                    parameter.grad = torch.zeros_like(parameter)
             torch.nn.utils.clip_grad_norm_(parameters, stage.grad_clip)
             optimizer.step()
             scheduler.step()
