@@ -56,6 +56,13 @@ class StochasticSpecializer:
         return rng.choices(self.names, weights=self.weights, k=1)[0]
 
 
+def process_batch(source, rng: random.Random, size: int, rank: int, world_size: int):
+    """This process's batch. Every process draws one batch per process from the shared stream
+    and keeps its own: the step's data set agrees across processes, the samples differ."""
+    batches = [source.batch(rng, size) for _ in range(world_size)]
+    return batches[rank]
+
+
 def deepspeed_config(stage: StageConfig, path: Path | None = None) -> dict[str, Any]:
     """The committed ZeRO-2 config with this stage's batch size, lr, decay and clipping."""
     if path is None:
@@ -101,7 +108,8 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.specializer = StochasticSpecializer(self.stage, sampling_weights)
         self.ds_config = deepspeed_config(self.stage, deepspeed_config_path)
-        self.rng = random.Random(self.stage.seed)
+        self.rng = random.Random(self.stage.seed)  # shared by all processes
+        self.rank, self.world_size = 0, 1  # set from the engine in `fit`
 
     def fit(self, resume: Path | None = None) -> TrainResult:
         import deepspeed
@@ -111,7 +119,7 @@ class Trainer:
         stage = self.stage
         checkpointing = stage.gradient_checkpointing
         if checkpointing or (checkpointing is None and torch.cuda.is_available()):
-            self.task.model.fuser.net.gradient_checkpointing_enable()
+            self.task.model.fuser.net.activation_checkpointing_enable()
         engine, _, _, scheduler = deepspeed.initialize(
             model=self.task,
             model_parameters=self.parameter_groups(),
@@ -123,14 +131,22 @@ class Trainer:
                 ),
             ),
         )
+        self.rank, self.world_size = engine.global_rank, engine.world_size
+        if self.rank:  # other processes: their own dropout and field-dropout draws
+            torch.manual_seed(stage.seed + self.rank)
+            self.task.rng.seed(stage.seed + self.rank)
         start = self._resume(engine, resume) if resume else 0
-        metrics = MetricsJsonl(self.out_dir / "metrics.jsonl", resume_step=start)
-        callbacks = [metrics, *self.callbacks]
+        callbacks = []
+        if self.rank == 0:  # one process writes metrics, reports and the exported model
+            metrics = MetricsJsonl(self.out_dir / "metrics.jsonl", resume_step=start)
+            callbacks = [metrics, *self.callbacks]
         began, loss_value = time.time(), float("nan")
         engine.train()
         for step in range(start, stage.steps):
             name = self.specializer.draw(self.rng)
-            batch = self.sources[name].batch(self.rng, stage.batch_size)
+            batch = process_batch(
+                self.sources[name], self.rng, stage.batch_size, self.rank, self.world_size
+            )
             loss, terms = engine(batch)
             if not loss.requires_grad:
                 raise ConfigError(
@@ -155,7 +171,11 @@ class Trainer:
                 callback.on_step(row)
             if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
                 self._checkpoint(engine, step + 1, callbacks)
-        model_dir = self.export(self.out_dir / MODEL_DIR)
+        model_dir = self.out_dir / MODEL_DIR
+        if self.rank == 0:
+            self.export(model_dir)
+        if self.world_size > 1:
+            torch.distributed.barrier()  # no process returns before the model is written
         result = TrainResult(self.out_dir, model_dir, stage.steps, loss_value, time.time() - began)
         for callback in callbacks:
             callback.on_end(result.__dict__)
@@ -189,12 +209,13 @@ class Trainer:
         return path
 
     def _checkpoint(self, engine, step: int, callbacks) -> None:
+        ranks = [None] * self.world_size
+        torch.distributed.all_gather_object(ranks, self._rank_rng_state())
         state = {
             "step": step,
             "python_rng": self.rng.getstate(),
-            "task_rng": self.task.rng.getstate(),
-            "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(),
+            "ranks": ranks,
         }
         path = self.out_dir / CHECKPOINTS
         engine.save_checkpoint(str(path), tag=f"step{step}", client_state=state)
@@ -206,13 +227,30 @@ class Trainer:
         folder = resume / CHECKPOINTS if (resume / CHECKPOINTS).is_dir() else resume
         if not (folder / "latest").is_file():
             raise FileNotFoundError(f"no checkpoint to resume from in {resume}")
+        tag = (folder / "latest").read_text().strip()
+        written = len(list((folder / tag).glob("zero_pp_rank_*_optim_states.pt")))
+        if written != self.world_size:  # ZeRO cannot re-partition its optimizer state
+            raise ConfigError(
+                f"checkpoint {folder / tag} was written by {written} processes; "
+                f"resume it with as many (this run has {self.world_size})"
+            )
         _, state = engine.load_checkpoint(str(folder))
         self.rng.setstate(state["python_rng"])
-        self.task.rng.setstate(state["task_rng"])
-        torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
+        mine = state["ranks"][self.rank]
+        self.task.rng.setstate(mine["task_rng"])
+        torch.set_rng_state(mine["torch_rng"])
+        if "cuda_rng" in mine:
+            torch.cuda.set_rng_state(mine["cuda_rng"])
         logger.info("resumed %s at step %d", folder, state["step"])
         return int(state["step"])
+
+    def _rank_rng_state(self) -> dict[str, Any]:
+        """The random states that differ between processes."""
+        state = {"task_rng": self.task.rng.getstate(), "torch_rng": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state()
+        return state
 
 
 def _seed_everything(seed: int) -> None:

@@ -70,6 +70,13 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert resumed == pytest.approx(full, abs=1e-4)
 
 
+def test_activation_checkpointing_leaves_the_losses_unchanged(tmp_path):
+    settings = dict(steps=3, batch_size=4, warmup_steps=1, lr=1e-3)
+    train_stage("tiny", "content2", tmp_path / "plain", gradient_checkpointing=False, **settings)
+    train_stage("tiny", "content2", tmp_path / "ckpt", gradient_checkpointing=True, **settings)
+    assert _losses(tmp_path / "ckpt")[0] == pytest.approx(_losses(tmp_path / "plain")[0], abs=1e-5)
+
+
 def test_stage_starts_from_the_previous_stage(tmp_path):
     first = train_stage("tiny", "content1", tmp_path / "one", steps=2, batch_size=4)
     second = train_stage(
