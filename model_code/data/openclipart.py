@@ -15,7 +15,6 @@ from multiprocessing import get_context
 from multiprocessing.pool import Pool
 from pathlib import Path
 
-import cairosvg
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -236,6 +235,8 @@ def _raise_render_timeout(signum: int, frame: object) -> None:
 
 def render_svg(path: Path) -> Image.Image:
     """A 224x224 RGB image of the drawing on white, aspect kept (cairosvg centres and pads)."""
+    import cairosvg  # needs the system's libcairo; only preparing the data renders
+
     side = SUPERSAMPLE * IMAGE_SIZE
     png = cairosvg.svg2png(url=str(path), output_width=side, output_height=side)
     drawing = Image.open(io.BytesIO(png)).convert("RGBA")
