@@ -11,9 +11,10 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data compile ui serve results bench test test-slow lint format clean
+.PHONY: help setup run data compile ui serve results bench gpu-check test test-slow lint format clean
 PORT ?= 8080
 UI_PORT ?= 5000
+GPUS ?= 1
 MODEL_URI ?= models:/sail-embedding@champion
 
 help: ## List the targets
@@ -58,6 +59,9 @@ results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regen
 
 bench: $(STAMP) ## Benchmarks (after make run): bench/results.json, docs/benchmarks.md; < 15 min
 	$(BIN)/python -m bench
+
+gpu-check: ## On a CUDA machine (project importable by `python`): launcher, bf16, fused Adam, resume
+	scripts/gpu-check.sh $(SAIL_HOME)/gpu-check $(GPUS)
 
 test: $(STAMP) lint ## Lint, then run the test suite (slow tests excluded)
 	$(BIN)/pytest -q
