@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -84,7 +85,8 @@ def init_distributed_defaults() -> None:
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+    if "MASTER_PORT" not in os.environ:
+        os.environ["MASTER_PORT"] = str(_free_port())
     for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
         os.environ.setdefault(name, value)
 
@@ -251,6 +253,13 @@ class Trainer:
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
+
+
+def _free_port() -> int:
+    """A local port nothing listens on now (a fixed one collides with other runs)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _seed_everything(seed: int) -> None:

@@ -36,10 +36,16 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _launch(tmp_path, processes, *args):
+def _clean_env() -> dict[str, str]:
+    """This process's environment without the distributed settings earlier tests left in it."""
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
+    return env
+
+
+def _launch(tmp_path, processes, *args):
+    env = _clean_env()
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}"]
     command += [f"--master_port={_free_port()}", "-m", "sail", "train", "--preset", "tiny", *args]
     return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
@@ -61,6 +67,6 @@ def test_two_processes_train_one_run(tmp_path):
 
     alone = [sys.executable, "-m", "sail", "train", "--preset", "tiny", "--stage", "content2"]
     alone += ["--steps", "6", "--out", str(out), "--resume", str(out)]
-    again = subprocess.run(alone, cwd=tmp_path, capture_output=True, text=True)
+    again = subprocess.run(alone, env=_clean_env(), cwd=tmp_path, capture_output=True, text=True)
     assert again.returncode == 2
     assert "written by 2 processes; resume it with as many" in again.stderr
