@@ -13,7 +13,7 @@ from model_code.training.stages import STAGES
 # Steps per stage. `full` is what `make run` trains (sized for 2 CPU cores); `quick` is for
 # demos and tests; 0 would mean the stage config's own count.
 PROFILES: dict[str, dict[str, int]] = {
-    "full": {"content1": 45, "content2": 20, "content3": 15, "seq2item": 15, "id2item": 20},
+    "full": {"content1": 45, "content2": 10, "content3": 15, "seq2item": 15, "id2item": 20},
     "quick": {stage: 2 for stage in STAGES},
 }
 ALIASES = ("champion", "challenger")
