@@ -51,7 +51,7 @@ ui: $(STAMP) ## The MLflow UI for the local store on 127.0.0.1:$(UI_PORT)
 serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v1/v2 + OpenAI routes
 	$(BIN)/sail serve --model-uri $(MODEL_URI) --port $(PORT)
 
-results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md
+results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md; ~1 h
 	$(BIN)/sail data prepare
 	$(BIN)/sail schedule --preset mini --out $(SAIL_HOME)/schedule
 	cp $(SAIL_HOME)/schedule/results.json docs/results.json
