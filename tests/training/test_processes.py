@@ -3,14 +3,13 @@
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 
 import torch
 
 from model_code.factory import load_pretrained
-from model_code.training.trainer import process_batch
+from model_code.training.trainer import _free_port, process_batch
 
 
 class Numbers:
@@ -28,12 +27,6 @@ def test_each_process_keeps_its_own_batch_from_the_shared_stream():
     assert first == single  # one process trains exactly as before
     assert first != second
     assert streams[0].getstate() == streams[1].getstate()  # the next data set draw agrees
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _clean_env() -> dict[str, str]:
