@@ -38,7 +38,8 @@ class ValidationReport:
 
     `tables` holds the row count of every table that could be read; `statistics` maps each table to
     the number of checks `evaluated`, `passed` and `failed`; `docs_dir` is the folder holding the
-    HTML report (`index.html`) when one was asked for.
+    HTML report (`index.html`) when one was asked for; `policy` holds the validation policy as
+    `configured` and its windows as `resolved` at the moment of validation.
     """
 
     success: bool
@@ -46,6 +47,7 @@ class ValidationReport:
     tables: dict[str, int]
     statistics: dict = field(default_factory=dict)
     docs_dir: Path | None = None
+    policy: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
@@ -72,7 +74,7 @@ def check(report: ValidationReport) -> None:
 
 
 def build_report(
-    outcomes: list[CheckOutcome], tables: dict[str, int], docs_dir: Path | None
+    outcomes: list[CheckOutcome], tables: dict[str, int], docs_dir: Path | None, policy: dict
 ) -> ValidationReport:
     """Summarise outcomes into a report (statistics per table, failures in check order)."""
     statistics: dict[str, dict[str, int]] = {}
@@ -91,4 +93,5 @@ def build_report(
         tables=tables,
         statistics=statistics,
         docs_dir=docs_dir,
+        policy=policy,
     )

@@ -3,12 +3,14 @@
 Great Expectations 1.x runs in an ephemeral context (nothing written but the optional data docs):
 a pandas data source with one dataframe asset and whole-dataframe batch definition per table, an
 `ExpectationSuite`, a `ValidationDefinition` and a `Checkpoint` each, run with the table's
-DataFrame (plus its derived columns) as the batch parameter.
+DataFrame (plus its derived columns) as the batch parameter. The validation policy is resolved once
+per run, at `now`, and recorded in the report.
 """
 
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import great_expectations as gx
@@ -16,6 +18,7 @@ import pandas as pd
 
 from sail.validation.checks import derived_columns
 from sail.validation.html import write_html
+from sail.validation.policy import ValidationPolicy, load_policy
 from sail.validation.report import CheckOutcome, ValidationReport, build_report
 from sail.validation.results import outcome_of
 from sail.validation.suites import build_suite
@@ -25,14 +28,24 @@ DOCS_SITE = "sail"
 GX_DOCS_FOLDER = "gx"  # GE's own data docs site, under docs_dir
 
 
-def validate_prepared_data(data_root: Path, docs_dir: Path | None = None) -> ValidationReport:
+def validate_prepared_data(
+    data_root: Path,
+    docs_dir: Path | None = None,
+    policy: ValidationPolicy | None = None,
+    now: datetime | None = None,
+) -> ValidationReport:
     """Validate both prepared data sets under `data_root` (`$SAIL_HOME/data`).
+
+    The windows come from `policy` (default `load_policy()`) resolved at `now` (default the current
+    UTC time); `report.policy` records both the configured and the resolved windows.
 
     Never raises for bad data: missing or unreadable files are failed checks like any other. With
     `docs_dir`, writes `docs_dir/index.html` (every check and its outcome, self-contained) and GE's
     data docs site under `docs_dir/gx/` (that folder is replaced on every run).
     """
     data_root = Path(data_root)
+    policy = policy if policy is not None else load_policy()
+    windows = policy.resolve(now if now is not None else datetime.now(UTC))
     loaded = load_tables(data_root)
     outcomes: list[CheckOutcome] = list(loaded.outcomes)
     context = _context(Path(docs_dir) if docs_dir is not None else None)
@@ -48,10 +61,13 @@ def validate_prepared_data(data_root: Path, docs_dir: Path | None = None) -> Val
         ]
         batch = frame.assign(**{d.column: d.values for d in derived})
         rows = manifest_row_count(spec, loaded.manifests.get(spec.dataset))
-        suite = build_suite(spec, list(frame.columns), derived, rows)
+        suite = build_suite(spec, list(frame.columns), derived, rows, windows)
         outcomes += _run_checkpoint(context, source, spec, suite, batch)
     tables = {label: len(frame) for label, frame in loaded.frames.items()}
-    report = build_report(outcomes, tables, Path(docs_dir) if docs_dir is not None else None)
+    recorded_policy = {"configured": policy.to_dict(), "resolved": windows.to_dict()}
+    report = build_report(
+        outcomes, tables, Path(docs_dir) if docs_dir is not None else None, recorded_policy
+    )
     if docs_dir is not None:
         shutil.rmtree(Path(docs_dir) / GX_DOCS_FOLDER, ignore_errors=True)  # no stale runs
         context.build_data_docs(site_names=[DOCS_SITE])

@@ -3,8 +3,9 @@
 Each suite holds: the schema (`expect_table_columns_to_match_set` over the table's columns plus its
 derived columns, and `expect_column_to_exist` per column), the row count (at least one, and equal to
 the data set's manifest), the column rules below, and one `expect_column_values_to_be_in_set {True}`
-per derived column from `checks.py`. Column rules whose column is missing are left out: the
-`expect_column_to_exist` failure already names it.
+per derived column from `checks.py`. The windows of ratings, timestamps, years and ages come from
+the resolved validation policy (`policy.py`). Column rules whose column is missing are left out:
+the `expect_column_to_exist` failure already names it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from sail.validation.checks import Derived
+from sail.validation.policy import Windows
 from sail.validation.tables import TableSpec
 
 SPLITS = ["train", "validation", "test"]
-YEARS = (1900, 2000)  # the real data holds 1922..1998 (2 unknown)
-AGES = (1, 100)  # the real data holds 7..73
-TIMESTAMPS = (874724710, 893286638)  # the real data's first and last rating (Sep 1997 - Apr 1998)
 OCCUPATIONS = (
     ["administrator", "artist", "doctor", "educator", "engineer", "entertainment", "executive"]
     + ["healthcare", "homemaker", "lawyer", "librarian", "marketing", "none", "other"]
@@ -37,8 +36,18 @@ def _text(*columns: str) -> list[gxe.Expectation]:
     ]
 
 
-def _rules(table: str) -> list[gxe.Expectation]:
-    """Column-level rules for one table (by label)."""
+def _between(column: str, window: tuple[int, int], keys: str) -> gxe.Expectation:
+    """Values within `window`, which the validation policy's `keys` set."""
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column,
+        min_value=window[0],
+        max_value=window[1],
+        description=f"within the validation policy's {keys}",
+    )
+
+
+def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
+    """Column-level rules for one table (by label), with the policy's windows."""
     if table == "openclipart/pairs":
         return [
             *_text("id", "title", "image", "group", "source"),
@@ -53,8 +62,8 @@ def _rules(table: str) -> list[gxe.Expectation]:
             *_text("item_id", "title"),
             gxe.ExpectColumnValuesToBeUnique(column="item_id"),
             gxe.ExpectColumnValuesToNotBeNull(column="year", mostly=0.99),
-            gxe.ExpectColumnValuesToBeBetween(
-                column="year", min_value=YEARS[0], max_value=YEARS[1]
+            _between(
+                "year", windows.year, "earliest_release_year .. current year + release_years_ahead"
             ),
             *_required("genres"),
         ]
@@ -64,7 +73,7 @@ def _rules(table: str) -> list[gxe.Expectation]:
             gxe.ExpectColumnValuesToBeUnique(column="user_id"),
             *_required("age", "gender"),
             gxe.ExpectColumnValuesToBeOfType(column="age", type_="int64"),
-            gxe.ExpectColumnValuesToBeBetween(column="age", min_value=AGES[0], max_value=AGES[1]),
+            _between("age", windows.age, "age_range"),
             gxe.ExpectColumnValuesToBeInSet(column="gender", value_set=["M", "F"]),
             gxe.ExpectColumnValuesToBeInSet(column="occupation", value_set=OCCUPATIONS),
         ]
@@ -74,10 +83,12 @@ def _rules(table: str) -> list[gxe.Expectation]:
             *_required("rating", "timestamp", "split"),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"]),
             gxe.ExpectColumnValuesToBeOfType(column="rating", type_="int64"),
-            gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5),
+            _between("rating", windows.rating, "rating_range"),
             gxe.ExpectColumnValuesToBeOfType(column="timestamp", type_="int64"),
-            gxe.ExpectColumnValuesToBeBetween(
-                column="timestamp", min_value=TIMESTAMPS[0], max_value=TIMESTAMPS[1]
+            _between(
+                "timestamp",
+                windows.timestamp,
+                "earliest_interaction .. now + future_tolerance_hours",
             ),
             gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
         ]
@@ -98,9 +109,13 @@ def _columns_of(expectation: gxe.Expectation) -> list[str]:
 
 
 def build_suite(
-    spec: TableSpec, present: list[str], derived: list[Derived], manifest_rows: int | None
+    spec: TableSpec,
+    present: list[str],
+    derived: list[Derived],
+    manifest_rows: int | None,
+    windows: Windows,
 ) -> gx.ExpectationSuite:
-    """The suite for one table, given the columns it has, its derived columns and manifest count."""
+    """The suite for one table, given its columns, derived columns, manifest count and windows."""
     derived_names = [d.column for d in derived]
     expectations: list[gxe.Expectation] = [
         gxe.ExpectTableColumnsToMatchSet(
@@ -118,7 +133,7 @@ def build_suite(
             )
         )
     expectations += [
-        rule for rule in _rules(spec.label) if all(c in present for c in _columns_of(rule))
+        rule for rule in _rules(spec.label, windows) if all(c in present for c in _columns_of(rule))
     ]
     expectations += [
         gxe.ExpectColumnValuesToBeInSet(

@@ -4,7 +4,8 @@ Each validation run takes seconds (Great Expectations, 100,000 interactions), so
 kinds are grouped: one copy carries every row-level corruption (each in a different table or on
 different rows, so none hides another) and one copy carries the file-level ones. Each test then
 checks that its corruption is reported with the right table, expectation and column, and that the
-detail names the bad row.
+detail names the bad row. The validation policy's windows are tested on their own, and with two
+more runs: data newer than MovieLens (passes) and the clean data under a stricter policy file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -23,10 +26,14 @@ from model_code.data.movielens import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from model_code.data.openclipart import PAIRS_SCHEMA
 from sail.validation import DataValidationError, ExpectationFailure, ValidationReport, check
 from sail.validation.checks import derived_columns, heldout_in_time_order
+from sail.validation.policy import POLICY_ENV, ValidationPolicy, load_policy
 from sail.validation.run import validate_prepared_data
 
 FULL_DATA = Path(os.environ.get("SAIL_VALIDATION_DATA", "/tmp/sail-full/data"))
 PAIRS_KEPT = 200
+MOVIELENS_LAST_RATING = 893286638  # 1998-04-22
+NEWER_LAST_RATING = datetime(2026, 11, 1, tzinfo=UTC)
+FIXED_NOW = datetime(2026, 11, 15, 12, tzinfo=UTC)
 
 
 def _source_data(request) -> Path:
@@ -74,6 +81,9 @@ def corrupted(clean_root, tmp_path_factory) -> dict:
 
     items = pd.read_parquet(movielens / "items.parquet")
     items.loc[items["item_id"] == "1682", "item_id"] = "1681"  # duplicated item id
+    items.loc[items["item_id"] == "10", "year"] = 1700
+    keys["year_too_late"] = datetime.now(UTC).year + 3  # the policy allows the current year + 2
+    items.loc[items["item_id"] == "11", "year"] = keys["year_too_late"]
     _write(items, movielens / "items.parquet", ITEMS_SCHEMA)
 
     inter = pd.read_parquet(movielens / "interactions.parquet")
@@ -81,6 +91,9 @@ def corrupted(clean_root, tmp_path_factory) -> dict:
     unknown = inter.index[train & (inter["rating"] < 4)][0]
     inter.loc[unknown, "item_id"] = "99999"
     keys["unknown_item_user"] = inter.loc[unknown, "user_id"]
+    future = inter.index[train & (inter["rating"] < 4)][1]  # a negative: held-out order unchanged
+    inter.loc[future, "timestamp"] = int((datetime.now(UTC) + timedelta(days=3)).timestamp())
+    keys["future"] = tuple(inter.loc[future, ["timestamp", "user_id", "item_id"]])
     rated = inter.index[train & (inter["rating"] == 5)][0]
     inter.loc[rated, "rating"] = 7
     keys["rating_7"] = (inter.loc[rated, "user_id"], inter.loc[rated, "item_id"])
@@ -96,6 +109,7 @@ def corrupted(clean_root, tmp_path_factory) -> dict:
     _write(inter, movielens / "interactions.parquet", INTERACTIONS_SCHEMA)
 
     users = pd.read_parquet(movielens / "users.parquet")
+    users.loc[users["user_id"] == "5", "age"] = 300
     _write(users.rename(columns={"occupation": "job"}), movielens / "users.parquet")
 
     pairs = pd.read_parquet(openclipart / "pairs.parquet")
@@ -120,6 +134,26 @@ def broken_files(clean_root, tmp_path_factory) -> ValidationReport:
     items = root / "movielens" / "items.parquet"
     items.write_bytes(items.read_bytes()[: items.stat().st_size // 2])
     return validate_prepared_data(root)
+
+
+@pytest.fixture(scope="module")
+def newer_report(clean_root, tmp_path_factory) -> ValidationReport:
+    """Every rating moved forward so that the last is on 2026-11-01; default policy and clock."""
+    root = tmp_path_factory.mktemp("newer") / "data"
+    shutil.copytree(clean_root, root)
+    path = root / "movielens" / "interactions.parquet"
+    inter = pd.read_parquet(path)
+    inter["timestamp"] += int(NEWER_LAST_RATING.timestamp()) - inter["timestamp"].max()
+    _write(inter, path, INTERACTIONS_SCHEMA)
+    return validate_prepared_data(root)
+
+
+@pytest.fixture(scope="module")
+def stricter_report(clean_root, tmp_path_factory) -> ValidationReport:
+    """The clean data under a policy file whose floor is 1998-01-01 and whose users are 10+."""
+    path = tmp_path_factory.mktemp("policy") / "stricter.yaml"
+    path.write_text("earliest_interaction: 1998-01-01\nage_range: [10, 100]\n")
+    return validate_prepared_data(clean_root, policy=load_policy(path), now=FIXED_NOW)
 
 
 def _failure(
@@ -311,3 +345,158 @@ def test_derived_check_that_cannot_be_computed_is_reported():
     )
     assert "heldout_once_per_user" in {d.column for d in derived}
     assert dict(errors)["heldout_is_positive"].startswith("TypeError")
+
+
+def test_interaction_in_the_future(corrupted):
+    failure = _failure(
+        corrupted["report"],
+        "movielens/interactions",
+        "expect_column_values_to_be_between",
+        "timestamp",
+    )
+    timestamp, user, item = corrupted["keys"]["future"]
+    assert failure.detail.startswith("1 of 100000 values unexpected")
+    assert f"(timestamp={timestamp}, user_id={user}, item_id={item})" in failure.detail
+
+
+def test_release_years_and_ages_outside_the_policy(corrupted):
+    report = corrupted["report"]
+    years = _failure(report, "movielens/items", "expect_column_values_to_be_between", "year")
+    assert years.detail.startswith("2 of 1682 values unexpected")
+    assert "(year=1700, item_id=10)" in years.detail
+    assert f"(year={corrupted['keys']['year_too_late']}, item_id=11)" in years.detail
+    ages = _failure(report, "movielens/users", "expect_column_values_to_be_between", "age")
+    assert ages.detail.startswith("1 of 943 values unexpected") and "(age=300, user_id=5)" in (
+        ages.detail
+    )
+
+
+def test_report_records_the_policy(clean_report):
+    recorded = json.loads(json.dumps(clean_report.to_dict()))["policy"]
+    assert recorded["configured"] == load_policy().to_dict()
+    resolved = recorded["resolved"]
+    now = datetime.fromisoformat(resolved["now"])
+    assert abs(datetime.now(UTC) - now) < timedelta(hours=1)
+    assert resolved["timestamp"] == [
+        int(datetime(1995, 1, 1, tzinfo=UTC).timestamp()),
+        int((now + timedelta(hours=24)).timestamp()),
+    ]
+    assert resolved["year"] == [1870, now.year + 2]
+    assert resolved["rating"] == [1, 5] and resolved["age"] == [1, 100]
+
+
+def test_interactions_newer_than_movielens_pass_the_default_policy(newer_report):
+    assert newer_report.success, "\n".join(map(str, newer_report.failures))
+    assert newer_report.statistics["movielens/interactions"]["failed"] == 0
+    assert newer_report.policy["resolved"]["timestamp"][1] > NEWER_LAST_RATING.timestamp()
+
+
+def test_a_later_floor_in_a_policy_file_fails_the_old_data(stricter_report, clean_root):
+    failures = {(f.table, f.expectation, f.column): f for f in stricter_report.failures}
+    timestamp = ("movielens/interactions", "expect_column_values_to_be_between", "timestamp")
+    age = ("movielens/users", "expect_column_values_to_be_between", "age")
+    assert set(failures) == {timestamp, age}
+    inter = pd.read_parquet(clean_root / "movielens" / "interactions.parquet")
+    before_1998 = int((inter["timestamp"] < datetime(1998, 1, 1, tzinfo=UTC).timestamp()).sum())
+    assert 0 < before_1998 < len(inter)
+    assert failures[timestamp].detail.startswith(f"{before_1998} of 100000 values unexpected")
+    users = pd.read_parquet(clean_root / "movielens" / "users.parquet")
+    assert failures[age].detail.startswith(f"{int((users['age'] < 10).sum())} of 943 values")
+    assert stricter_report.policy["configured"]["earliest_interaction"] == "1998-01-01"
+    assert stricter_report.policy["resolved"]["now"] == FIXED_NOW.isoformat()
+
+
+PACKAGED = ValidationPolicy(
+    earliest_interaction=date(1995, 1, 1),
+    future_tolerance_hours=24,
+    rating_range=(1, 5),
+    earliest_release_year=1870,
+    release_years_ahead=2,
+    age_range=(1, 100),
+)
+
+
+@pytest.fixture
+def no_policy_env(monkeypatch):
+    monkeypatch.delenv(POLICY_ENV, raising=False)
+    return monkeypatch
+
+
+def _inside(value: int, window: tuple[int, int]) -> bool:
+    return window[0] <= value <= window[1]
+
+
+def test_packaged_policy(no_policy_env):
+    assert load_policy() == PACKAGED
+
+
+def test_policy_resolves_relative_bounds_at_now(no_policy_env):
+    windows = load_policy().resolve(FIXED_NOW)
+    day_after = FIXED_NOW + timedelta(hours=24)
+    assert windows.timestamp == (788918400, int(day_after.timestamp()))  # 1995-01-01 UTC
+    assert windows.year == (1870, 2028) and windows.rating == (1, 5) and windows.age == (1, 100)
+    assert _inside(874724710, windows.timestamp)  # MovieLens' first rating
+    assert _inside(int(NEWER_LAST_RATING.timestamp()), windows.timestamp)
+    in_three_days = FIXED_NOW + timedelta(days=3)
+    assert not _inside(int(in_three_days.timestamp()), windows.timestamp)
+    assert not _inside(788918399, windows.timestamp)
+    assert not _inside(1700, windows.year) and not _inside(2029, windows.year)
+    assert not _inside(7, windows.rating) and not _inside(300, windows.age)
+    later = load_policy().resolve(datetime(2031, 1, 1, tzinfo=UTC))
+    assert later.year == (1870, 2033) and later.timestamp[1] > windows.timestamp[1]
+
+
+def test_policy_file_overrides_only_its_keys(tmp_path, no_policy_env):
+    path = tmp_path / "policy.yaml"
+    path.write_text("earliest_interaction: 1998-01-01\nrelease_years_ahead: 5\n")
+    assert load_policy(path) == replace(
+        PACKAGED, earliest_interaction=date(1998, 1, 1), release_years_ahead=5
+    )
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({"earliest_interaction": "2000-02-03", "rating_range": [0, 10]}))
+    assert load_policy(path) == replace(
+        PACKAGED, earliest_interaction=date(2000, 2, 3), rating_range=(0, 10)
+    )
+
+
+def test_environment_names_the_policy_file_and_an_argument_wins(tmp_path, no_policy_env):
+    from_env, from_argument = tmp_path / "env.yaml", tmp_path / "argument.yaml"
+    from_env.write_text("earliest_interaction: 2000-01-01\n")
+    from_argument.write_text("earliest_interaction: 2010-01-01\n")
+    no_policy_env.setenv(POLICY_ENV, str(from_env))
+    assert load_policy().earliest_interaction == date(2000, 1, 1)
+    assert load_policy(from_argument).earliest_interaction == date(2010, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("colour: blue", "'colour'"),
+        ("rating_range: [1, five]", "rating_range"),
+        ("rating_range: [1, 2, 3]", "rating_range"),
+        ("age_range: [100, 1]", "age_range"),
+        ("earliest_interaction: soon", "earliest_interaction"),
+        ("earliest_interaction: 1995-01-01 10:00:00", "earliest_interaction"),
+        ("future_tolerance_hours: -1", "future_tolerance_hours"),
+        ("future_tolerance_hours: '24'", "future_tolerance_hours"),
+        ("earliest_release_year: 1870.5", "earliest_release_year"),
+        ("release_years_ahead: true", "release_years_ahead"),
+    ],
+)
+def test_bad_policy_file_names_the_key(tmp_path, no_policy_env, text, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ValueError, match=key) as raised:
+        load_policy(path)
+    assert str(path) in str(raised.value)
+
+
+def test_window_that_resolves_inverted_names_the_key(no_policy_env):
+    policy = load_policy()
+    with pytest.raises(ValueError, match="earliest_interaction"):
+        replace(policy, earliest_interaction=date(2026, 11, 17)).resolve(FIXED_NOW)
+    replace(policy, earliest_interaction=date(2026, 11, 16)).resolve(FIXED_NOW)  # within a day
+    with pytest.raises(ValueError, match="earliest_release_year"):
+        replace(policy, earliest_release_year=2029).resolve(FIXED_NOW)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        policy.resolve(datetime(2026, 11, 15))
