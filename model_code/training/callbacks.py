@@ -10,8 +10,12 @@ from typing import Any
 class TrainingCallback:
     """Override what you need; every hook is a no-op by default."""
 
+    def on_start(self, info: dict[str, Any]) -> None:
+        """Before the first step: `stage`, `steps` (the total), `start_step` (0 unless resumed)."""
+
     def on_step(self, row: dict[str, Any]) -> None:
-        """After each optimiser step: `row` holds step, loss, each term, lr, temperatures."""
+        """After each optimiser step: `row` holds step, loss, each term, lr, temperatures and the
+        pace (`samples_per_second`, `seconds_left`, `elapsed_seconds`)."""
 
     def on_checkpoint(self, path: Path, step: int) -> None:
         """After a checkpoint is written."""

@@ -12,7 +12,9 @@ import logging
 import os
 import random
 import socket
+import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from model_code.config import ConfigError
 from model_code.factory import save_pretrained
@@ -55,6 +58,38 @@ class StochasticSpecializer:
 
     def draw(self, rng: random.Random) -> str:
         return rng.choices(self.names, weights=self.weights, k=1)[0]
+
+
+class StepPace:
+    """Throughput and ETA for the step rows; the clock starts with this process's first step.
+
+    `samples_per_second`: samples (batch size x processes) over the last `window` steps;
+    `seconds_left`: the mean step time so far x the steps left; `elapsed_seconds`: since the start
+    (after a resume, since the resumed step).
+    """
+
+    def __init__(self, start: int, total: int, samples_per_step: int, window: int = 20):
+        self.start, self.total, self.samples_per_step = start, total, samples_per_step
+        self.began = time.perf_counter()
+        self.recent = deque([(start, self.began)], maxlen=window + 1)
+
+    def after(self, step: int) -> dict[str, float]:
+        """The pace once `step` steps are done."""
+        now = time.perf_counter()
+        self.recent.append((step, now))
+        first_step, first_time = self.recent[0]
+        elapsed = now - self.began
+        return {
+            "samples_per_second": (step - first_step) * self.samples_per_step / (now - first_time),
+            "seconds_left": elapsed / (step - self.start) * (self.total - step),
+            "elapsed_seconds": elapsed,
+        }
+
+
+def show_progress(rank: int) -> bool:
+    """A progress bar on process 0, unless SAIL_PROGRESS=0 or TQDM_DISABLE is set."""
+    off = os.environ.get("SAIL_PROGRESS") == "0" or bool(os.environ.get("TQDM_DISABLE"))
+    return rank == 0 and not off
 
 
 def process_batch(source, rng: random.Random, size: int, rank: int, world_size: int):
@@ -142,37 +177,56 @@ class Trainer:
         if self.rank == 0:  # one process writes metrics, reports and the exported model
             metrics = MetricsJsonl(self.out_dir / "metrics.jsonl", resume_step=start)
             callbacks = [metrics, *self.callbacks]
+        for callback in callbacks:
+            callback.on_start({"stage": stage.name, "steps": stage.steps, "start_step": start})
         began, loss_value = time.time(), float("nan")
+        pace = StepPace(start, stage.steps, stage.batch_size * self.world_size)
+        bar = tqdm(
+            total=stage.steps,
+            initial=start,
+            desc=stage.name,
+            unit="step",
+            file=sys.stderr,
+            mininterval=0.5 if sys.stderr.isatty() else 10,
+            disable=not show_progress(self.rank),
+        )
         engine.train()
-        for step in range(start, stage.steps):
-            name = self.specializer.draw(self.rng)
-            batch = process_batch(
-                self.sources[name], self.rng, stage.batch_size, self.rank, self.world_size
-            )
-            loss, terms = engine(batch)
-            if not loss.requires_grad:
-                raise ConfigError(
-                    f"stage {stage.name!r}, data set {name!r}: its loss reaches no trainable "
-                    f"parameter (frozen: {stage.freeze})"
+        with bar:
+            for step in range(start, stage.steps):
+                name = self.specializer.draw(self.rng)
+                batch = process_batch(
+                    self.sources[name], self.rng, stage.batch_size, self.rank, self.world_size
                 )
-            engine.backward(loss)
-            engine.step()
-            loss_value = float(loss.detach())
-            row = {
-                "step": step + 1,
-                "dataset": name,
-                "loss": loss_value,
-                **{name_: float(v.detach()) for name_, v in terms.items()},
-                "lr": scheduler.get_last_lr()[0],
-                **{
-                    f"temperature/{d}": float(self.task.temperatures[d].detach())
-                    for d in self.task.temperatures.names
-                },
-            }
-            for callback in callbacks:
-                callback.on_step(row)
-            if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
-                self._checkpoint(engine, step + 1, callbacks)
+                loss, terms = engine(batch)
+                if not loss.requires_grad:
+                    raise ConfigError(
+                        f"stage {stage.name!r}, data set {name!r}: its loss reaches no trainable "
+                        f"parameter (frozen: {stage.freeze})"
+                    )
+                engine.backward(loss)
+                engine.step()
+                loss_value = float(loss.detach())
+                row = {
+                    "step": step + 1,
+                    "dataset": name,
+                    "loss": loss_value,
+                    **{name_: float(v.detach()) for name_, v in terms.items()},
+                    "lr": scheduler.get_last_lr()[0],
+                    **{
+                        f"temperature/{d}": float(self.task.temperatures[d].detach())
+                        for d in self.task.temperatures.names
+                    },
+                    **pace.after(step + 1),
+                }
+                bar.set_postfix(
+                    {"loss": f"{loss_value:.4f}", "samples/s": f"{row['samples_per_second']:.1f}"},
+                    refresh=False,
+                )
+                bar.update()
+                for callback in callbacks:
+                    callback.on_step(row)
+                if (step + 1) % stage.checkpoint_every == 0 or step + 1 == stage.steps:
+                    self._checkpoint(engine, step + 1, callbacks)
         model_dir = self.out_dir / MODEL_DIR
         if self.rank == 0:
             self.export(model_dir)

@@ -6,6 +6,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import mlflow
@@ -17,27 +18,44 @@ from sail.tracking.plots import loss_curves
 from sail.tracking.runs import current_run_id
 
 MAX_METRICS_PER_CALL = 1000
-NOT_LOSSES = ("step", "lr", "dataset")
+NOT_LOSSES = ("step", "lr", "dataset", "samples_per_second", "seconds_left", "elapsed_seconds")
+PROGRESS_TAG = "sail.progress"
 
 
 class MlflowTrainingCallback(TrainingCallback):
     """Logs every numeric value of a step row as a metric at `step`, plus `loss/<data set>`.
 
-    Metrics are buffered and written with one `log_batch` every `flush_every` steps, at each
-    checkpoint and at the end, so a step never waits on the store. At the end the loss and each
-    loss term are drawn to `plots/loss_<stage>.png`.
+    Metrics are buffered and written with one `log_batch` every `flush_every` steps or after
+    `flush_seconds`, whichever comes first, at each checkpoint and at the end, so a step never
+    waits on the store. Each write also sets the `sail.progress` tag ("120/600 steps, ETA 4m10s").
+    At the end the loss and each loss term are drawn to `plots/loss_<stage>.png`.
     """
 
-    def __init__(self, run_id: str | None = None, stage: str = "train", flush_every: int = 50):
+    def __init__(
+        self,
+        run_id: str | None = None,
+        stage: str = "train",
+        flush_every: int = 10,
+        flush_seconds: float = 30.0,
+    ):
         if flush_every < 1:
             raise ValueError("flush_every must be at least 1")
+        if flush_seconds <= 0:
+            raise ValueError("flush_seconds must be positive")
         self.run_id = current_run_id(run_id)
         self.stage = stage
         self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
         self.client = mlflow.MlflowClient()
         self.pending: list[Metric] = []
         self.steps_pending = 0
+        self.flushed_at = monotonic()
+        self.total_steps: int | None = None
+        self.progress = ""
         self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.total_steps = info["steps"]
 
     def on_step(self, row: dict[str, Any]) -> None:
         step = int(row["step"])
@@ -53,7 +71,11 @@ class MlflowTrainingCallback(TrainingCallback):
             name = metric_name(f"loss/{row['dataset']}")
             self.pending.append(Metric(name, float(row["loss"]), stamp, step))
         self.steps_pending += 1
-        if self.steps_pending >= self.flush_every:
+        self.progress = progress(step, self.total_steps, row.get("seconds_left"))
+        if (
+            self.steps_pending >= self.flush_every
+            or monotonic() - self.flushed_at >= self.flush_seconds
+        ):
             self.flush()
 
     def on_checkpoint(self, path: Path, step: int) -> None:
@@ -72,9 +94,24 @@ class MlflowTrainingCallback(TrainingCallback):
             self.client.log_artifact(self.run_id, str(path), artifact_path="plots")
 
     def flush(self) -> None:
-        """Write the buffered metrics now."""
+        """Write the buffered metrics now, and the progress tag when steps were buffered."""
         for start in range(0, len(self.pending), MAX_METRICS_PER_CALL):
             batch = self.pending[start : start + MAX_METRICS_PER_CALL]
             self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        if self.steps_pending:
+            self.client.set_tag(self.run_id, PROGRESS_TAG, self.progress)
         self.pending = []
         self.steps_pending = 0
+        self.flushed_at = monotonic()
+
+
+def progress(step: int, total: int | None, seconds_left: object) -> str:
+    """`120/600 steps, ETA 4m10s`; without a known total or ETA, those parts are left out."""
+    text = f"{step}/{total} steps" if total else f"{step} steps"
+    if (seconds := numeric(seconds_left)) is None:
+        return text
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{text}, ETA {hours}h{minutes:02d}m"
+    return f"{text}, ETA {minutes}m{secs:02d}s" if minutes else f"{text}, ETA {secs}s"

@@ -136,8 +136,45 @@ def test_callback_logs_batched_metrics_and_loss_plot(store, tmp_path):
     assert run.data.metrics["summary/final_loss"] == pytest.approx(2.0 / 7)
     assert "dataset" not in run.data.metrics and "summary/out_dir" not in run.data.metrics
     assert run.data.tags["sail.last_checkpoint"].startswith("7: ")
+    assert run.data.tags["sail.progress"] == "7 steps"  # no total (on_start) nor ETA given
     png = _download(run_id, "plots/loss_content1.png", tmp_path / "dl")
     assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_callback_flushes_by_steps_or_time_and_tags_progress(store, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr("sail.tracking.callback.monotonic", lambda: now[0])
+    parent = start_pipeline_run("pipe-4", {})
+    client = mlflow.MlflowClient()
+    with step_run(parent, "train") as run_id:
+        callback = MlflowTrainingCallback(stage="content1", flush_every=4, flush_seconds=5)
+        callback.on_start({"stage": "content1", "steps": 600, "start_step": 0})
+
+        def step(n: int, seconds_left: float) -> list[int]:
+            row = {"step": n, "dataset": "openclipart", "loss": 1.0 / n, "lr": 1e-4}
+            row.update(samples_per_second=32.0, seconds_left=seconds_left, elapsed_seconds=n)
+            callback.on_step(row)
+            return [m.step for m in client.get_metric_history(run_id, "loss")]
+
+        def tag() -> str | None:
+            return client.get_run(run_id).data.tags.get("sail.progress")
+
+        assert step(1, 250.0) == step(2, 250.0) == step(3, 250.0) == []
+        assert tag() is None
+        assert step(4, 250.0) == [1, 2, 3, 4]  # flush_every steps, long before the end
+        assert tag() == "4/600 steps, ETA 4m10s"
+        now[0] = 4.9
+        assert step(5, 3725.0) == [1, 2, 3, 4]
+        now[0] = 9.9  # over flush_seconds since the last write, only two steps waiting
+        assert step(6, 3725.0) == [1, 2, 3, 4, 5, 6]
+        assert tag() == "6/600 steps, ETA 1h02m"
+        step(7, 9.4)
+        callback.flush()
+        assert tag() == "7/600 steps, ETA 9s"
+    pace = client.get_metric_history(run_id, "samples_per_second")
+    assert [(m.step, m.value) for m in pace] == [(n, 32.0) for n in range(1, 8)]
+    assert client.get_metric_history(run_id, "seconds_left")[-1].value == pytest.approx(9.4)
+    assert set(callback.curves) == {"loss"}  # pace and time are no loss curves
 
 
 def test_callback_needs_a_run(store):

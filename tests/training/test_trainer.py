@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 
@@ -52,22 +53,45 @@ def test_content_stage_learns_and_exports(tmp_path):
     assert len(losses) == 30
     assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
     assert {"step", "dataset", "loss", "infonce", "lr", "temperature/openclipart"} <= set(rows[0])
+    assert all(row["samples_per_second"] > 0 and row["seconds_left"] >= 0 for row in rows)
+    assert rows[-1]["seconds_left"] == 0 < rows[-2]["seconds_left"]
+    elapsed = [row["elapsed_seconds"] for row in rows]
+    assert elapsed[0] > 0 and elapsed == sorted(set(elapsed))
     model, _ = load_pretrained(result.model_dir, expected_preset="tiny")
     assert sum(p.numel() for p in model.parameters()) > 0
     assert (tmp_path / "checkpoints" / "latest").is_file()
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("SAIL_PROGRESS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     settings = dict(steps=6, batch_size=4, checkpoint_every=3, warmup_steps=1, lr=1e-3)
     train_stage("tiny", "content1", tmp_path / "full", **settings)
     with pytest.raises(KeyboardInterrupt):
         train_stage("tiny", "content1", tmp_path / "cut", callbacks=[StopAt(3)], **settings)
     assert len(_losses(tmp_path / "cut")[0]) == 3
+    capfd.readouterr()
     train_stage("tiny", "content1", tmp_path / "cut", resume=tmp_path / "cut", **settings)
+    bar = capfd.readouterr().err
+    assert "| 3/6 [" in bar and "| 6/6 [" in bar and "| 0/6 [" not in bar  # starts at the resume
     full, full_rows = _losses(tmp_path / "full")
     resumed, resumed_rows = _losses(tmp_path / "cut")
     assert [r["dataset"] for r in resumed_rows] == [r["dataset"] for r in full_rows]
     assert resumed == pytest.approx(full, abs=1e-4)
+
+
+def test_progress_bar_on_stderr_unless_turned_off(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("SAIL_PROGRESS", raising=False)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    train_stage("tiny", "content1", tmp_path / "on", steps=2, batch_size=4)
+    out, err = capfd.readouterr()
+    assert re.search(r"content1: 100%\|.*\| 2/2 \[.*loss=[\d.]+, samples/s=[\d.]+\]", err)
+    assert "2/2 [" not in out
+    for name, value in (("SAIL_PROGRESS", "0"), ("TQDM_DISABLE", "1")):
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            train_stage("tiny", "content1", tmp_path / name, steps=2, batch_size=4)
+        assert "2/2 [" not in capfd.readouterr().err, name
 
 
 def test_activation_checkpointing_leaves_the_losses_unchanged(tmp_path):
