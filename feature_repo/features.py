@@ -1,12 +1,12 @@
 """The Feast objects of the SAIL-Embedding feature store: entities, Parquet sources, feature views.
 
-`definitions(home, dim)` builds them for one SAIL_HOME and one published Matryoshka size; that is
-what `sail.feature_store` applies. The module-level objects below are the same definitions for
-the Feast CLI (`SAIL_HOME=/abs/path feast -c feature_repo apply`), built for `$SAIL_HOME` and the
-size of the version that is online there (`feature_store/published.json`), else
-`$SAIL_FEATURE_DIM`, else 128.
+`definitions(store, dim)` builds them for one feature store folder and one published Matryoshka
+size; that is what `sail.feature_store` applies. The module-level objects below are the same
+definitions for the Feast CLI (`SAIL_FEATURE_STORE=/abs/path feast -c feature_repo apply`), built
+for the store `sail.feature_store.location.store_dir()` names and the size of the version that is
+online there (`published.json`), else `$SAIL_FEATURE_DIM`, else 128.
 
-Every view reads a folder `<home>/feature_store/offline/<view>/` of Parquet files, one per
+Every view reads a folder `<store>/offline/<view>/` of Parquet files, one per
 published model version (`<model_version>.parquet`); each file's rows share one
 `event_timestamp`, fixed per version (see docs/feature-store.md). The TTL is 0 (no expiry): an
 embedding stays valid until another version replaces it.
@@ -25,7 +25,7 @@ from feast.data_format import ParquetFormat
 from feast.data_source import DataSource
 from feast.types import Array, Float32, Int64, String
 
-from model_code.paths import sail_home
+from sail.feature_store.location import store_dir
 
 DEFAULT_DIM = 128
 ITEM_EMBEDDING = "item_embedding"
@@ -36,16 +36,16 @@ TIMESTAMP = "event_timestamp"
 NO_EXPIRY = timedelta(0)
 
 
-def offline_dir(home: Path, view: str) -> Path:
+def offline_dir(store: Path, view: str) -> Path:
     """The folder of Parquet files (one per model version) behind a feature view."""
-    return Path(home) / "feature_store" / "offline" / view
+    return Path(store) / "offline" / view
 
 
-def file_source(home: Path, view: str) -> FileSource:
-    """The local default source of a view: its Parquet folder under `home`."""
+def file_source(store: Path, view: str) -> FileSource:
+    """The local default source of a view: its Parquet folder in the store folder."""
     return FileSource(
         name=f"{view}_source",
-        path=str(offline_dir(home, view)),
+        path=str(offline_dir(store, view)),
         file_format=ParquetFormat(),
         timestamp_field=TIMESTAMP,
     )
@@ -64,13 +64,13 @@ def _embedding_field(dim: int, description: str) -> Field:
 
 
 def definitions(
-    home: Path,
+    store: Path,
     dim: int = DEFAULT_DIM,
     source: Callable[[Path, str], DataSource] = file_source,
 ) -> dict[str, Entity | FeatureView]:
-    """The entities and feature views for one SAIL_HOME, with `dim`-long embedding vectors.
+    """The entities and feature views for one feature store folder, with `dim`-long vectors.
 
-    `source(home, view)` gives each view's batch source: the Parquet folder by default, a
+    `source(store, view)` gives each view's batch source: the Parquet folder by default, a
     warehouse table in production (docs/feature-store.md).
     """
     item = Entity(
@@ -96,8 +96,9 @@ def definitions(
             ),
             Field(name="model_version", dtype=String),
             Field(name="catalogue", dtype=String, description="movielens or openclipart"),
+            Field(name="title", dtype=String, description="The item's title, for display."),
         ],
-        source=source(home, ITEM_EMBEDDING),
+        source=source(store, ITEM_EMBEDDING),
         description="Item embeddings of the published model version; vector-searchable.",
         tags=tags,
     )
@@ -110,7 +111,7 @@ def definitions(
             Field(name="semantic_id", dtype=String, description="The codes joined by '-'."),
             Field(name="model_version", dtype=String),
         ],
-        source=source(home, ITEM_SEMANTIC_ID),
+        source=source(store, ITEM_SEMANTIC_ID),
         description="Semantic IDs: residual k-means codes of the published item embeddings.",
         tags=tags,
     )
@@ -125,7 +126,7 @@ def definitions(
             Field(name="model_version", dtype=String),
             Field(name="history_length", dtype=Int64, description="The user's positives in all."),
         ],
-        source=source(home, USER_INTEREST),
+        source=source(store, USER_INTEREST),
         description="User-interest embeddings in the item embedding space of the same version.",
         tags=tags,
     )
@@ -138,9 +139,9 @@ def definitions(
     }
 
 
-def _online_dim(home: Path) -> int:
-    """The size of the version that is online in `home`, else $SAIL_FEATURE_DIM, else 128."""
-    state = home / "feature_store" / "published.json"
+def _online_dim(store: Path) -> int:
+    """The size of the version that is online in `store`, else $SAIL_FEATURE_DIM, else 128."""
+    state = store / "published.json"
     if state.is_file():
         published = json.loads(state.read_text())
         online = published.get("online")
@@ -149,7 +150,7 @@ def _online_dim(home: Path) -> int:
     return int(os.environ.get("SAIL_FEATURE_DIM", DEFAULT_DIM))
 
 
-_cli = definitions(sail_home(), _online_dim(sail_home()))
+_cli = definitions(store_dir(), _online_dim(store_dir()))
 item = _cli["item"]
 user = _cli["user"]
 item_embedding = _cli[ITEM_EMBEDDING]

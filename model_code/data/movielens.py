@@ -77,9 +77,14 @@ def source_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MissingSourceData(f"MovieLens-100K ships with the recbole package. {INSTALL_HINT}")
     folder = Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
+    return check_source(folder, INSTALL_HINT)
+
+
+def check_source(folder: Path, hint: str = "") -> Path:
+    """`folder` when it holds every atomic file; else MissingSourceData naming the missing ones."""
     missing = [name for name in SOURCE_FILES if not (folder / name).is_file()]
     if missing:
-        raise MissingSourceData(f"{folder} lacks {', '.join(missing)}. {INSTALL_HINT}")
+        raise MissingSourceData(f"{folder} lacks {', '.join(missing)}. {hint}".rstrip())
     return folder
 
 
@@ -172,10 +177,13 @@ def split_leave_last_out(interactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
     return interactions.assign(split=split), sequences
 
 
-def prepare_movielens(out_dir: Path | None = None) -> dict:
-    """Write the four tables and `manifest.json` under `out_dir` and return the manifest."""
+def prepare_movielens(out_dir: Path | None = None, source: Path | None = None) -> dict:
+    """Write the four tables and `manifest.json` under `out_dir` and return the manifest.
+
+    `source` is a folder of the three atomic files (SOURCE_FILES); by default recbole's copy.
+    """
     out_dir = Path(out_dir) if out_dir is not None else data_dir() / NAME
-    source = source_dir()
+    source = check_source(Path(source)) if source is not None else source_dir()
     items = parse_items(read_atomic_file(source / "ml-100k.item"))
     users = parse_users(read_atomic_file(source / "ml-100k.user"))
     interactions, sequences = split_leave_last_out(

@@ -8,6 +8,7 @@ PNGs. Rules, schema and real counts are in docs/data.md.
 import hashlib
 import io
 import re
+import shutil
 import signal
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -42,6 +43,7 @@ SUPERSAMPLE = 2  # render at twice the size, then downsample: smoother edges
 MAX_SVG_BYTES = 8 * 1024 * 1024  # the largest file in the package is 1.7 MB
 MAX_TITLE_USES = 3  # titles used more often are collection names ("Lemon SVG theme"), not captions
 RENDER_TIMEOUT_S = 60
+RENDER_VERSION = 1  # bump when render_svg changes what it draws
 BLANK_TOLERANCE = 2  # a render whose every channel varies by at most this much is blank
 NOISE_KEYWORDS = frozenset(
     {"hash", "unsorted"}
@@ -251,9 +253,38 @@ def is_blank(image: Image.Image) -> bool:
     return bool(np.ptp(pixels, axis=0).max() <= BLANK_TOLERANCE)
 
 
-def _render_job(job: tuple[Path, Path]) -> str | None:
-    """Render one SVG to its PNG in a pool worker; return the drop reason, or None on success."""
-    svg_path, png_path = job
+def _render_job(job: tuple[Path, Path, Path | None]) -> str | None:
+    """Render one SVG to its PNG in a pool worker; return the drop reason, or None on success.
+
+    With a cache folder, the outcome (the PNG, or the drop reason) is kept under a key of the
+    SVG's bytes and the render settings, and a later render of the same bytes copies it.
+    """
+    svg_path, png_path, cache = job
+    if cache is None:
+        return _render_uncached(svg_path, png_path)
+    key = render_key(svg_path.read_bytes())
+    cached_png, cached_reason = cache / f"{key}.png", cache / f"{key}.reason"
+    if cached_png.is_file():
+        replace_atomically(png_path, lambda tmp: shutil.copyfile(cached_png, tmp))
+        return None
+    if cached_reason.is_file():
+        return cached_reason.read_text()
+    reason = _render_uncached(svg_path, png_path)
+    if reason is None:
+        replace_atomically(cached_png, lambda tmp: shutil.copyfile(png_path, tmp))
+    elif reason != "render_timeout":  # a timeout may pass on a less busy machine
+        replace_atomically(cached_reason, lambda tmp: tmp.write_text(reason))
+    return reason
+
+
+def render_key(svg: bytes) -> str:
+    """The render cache's key: the drawing's bytes and every setting that shapes the PNG."""
+    digest = hashlib.sha256(f"{RENDER_VERSION}:{IMAGE_SIZE}:{SUPERSAMPLE}:".encode())
+    digest.update(svg)
+    return digest.hexdigest()
+
+
+def _render_uncached(svg_path: Path, png_path: Path) -> str | None:
     signal.signal(signal.SIGALRM, _raise_render_timeout)
     signal.alarm(RENDER_TIMEOUT_S)
     try:
@@ -279,10 +310,12 @@ def _read_all_records(files: list[Path], source_dir: Path, pool: Pool) -> pd.Dat
     )
 
 
-def _render_all(pairs: pd.DataFrame, source_dir: Path, out_dir: Path, pool: Pool) -> list:
+def _render_all(
+    pairs: pd.DataFrame, source_dir: Path, out_dir: Path, pool: Pool, cache: Path | None
+) -> list:
     """Render every pair's PNG in the pool; the drop reason per row (None where it worked)."""
     jobs = [
-        (source_dir / source, out_dir / image)
+        (source_dir / source, out_dir / image, cache)
         for source, image in zip(pairs.source, pairs.image, strict=True)
     ]
     reasons = pool.imap(_render_job, jobs, chunksize=4)
@@ -301,11 +334,13 @@ def prepare_openclipart(
     limit: int | None = None,
     workers: int = 2,
     source_dir: Path = SOURCE_DIR,
+    render_cache: Path | None = None,
 ) -> dict:
     """Build `images/`, `pairs.parquet` and `manifest.json` under `out_dir` and return the manifest.
 
     `limit` keeps only the first `limit` pairs by id after filtering (a deterministic sample that
-    mixes categories) before rendering, so a quick run renders at most that many.
+    mixes categories) before rendering, so a quick run renders at most that many. With
+    `render_cache`, drawings rendered before (the same SVG bytes) are copied, not rendered.
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -319,7 +354,9 @@ def prepare_openclipart(
         if limit is not None:
             pairs = pairs.head(limit)
         pairs = pairs.assign(image=[f"{IMAGES_DIR}/{i}.png" for i in pairs["id"]])
-        reasons = pd.Series(_render_all(pairs, source_dir, out_dir, pool), index=pairs.index)
+        reasons = pd.Series(
+            _render_all(pairs, source_dir, out_dir, pool, render_cache), index=pairs.index
+        )
     dropped.update(reasons.dropna())
     pairs = pairs[reasons.isna()].reset_index(drop=True)
 

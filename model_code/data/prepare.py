@@ -6,7 +6,7 @@ import logging
 from model_code.data.movielens import prepare_movielens
 from model_code.data.openclipart import prepare_openclipart
 from model_code.data.storage import MANIFEST_NAME
-from model_code.paths import data_dir
+from model_code.paths import data_dir, render_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,13 @@ def prepare_all(limit: int | None = None, workers: int = 2, force: bool = False)
     """
     manifests = {}
     for name, wanted_limit, prepare in (
-        ("openclipart", limit, lambda: prepare_openclipart(limit=limit, workers=workers)),
+        (
+            "openclipart",
+            limit,
+            lambda: prepare_openclipart(
+                limit=limit, workers=workers, render_cache=render_cache_dir()
+            ),
+        ),
         ("movielens", None, prepare_movielens),
     ):
         existing = _manifest(name)

@@ -37,13 +37,12 @@ import torch
 
 from model_code.data.catalogue import CATALOGUES, movielens_items, openclipart_items
 from model_code.model import truncate
+from sail.feature_store.location import resolve_home, store_dir
 from sail.feature_store.repo import (
     definitions,
     features_module,
     open_store,
     read_state,
-    resolve_home,
-    store_dir,
     write_atomic,
     write_state,
 )
@@ -111,7 +110,9 @@ def publish(
     codebook_size: int = 64,
     limit: int | Mapping[str, int] | None = None,
 ) -> PublishReport:
-    """Publish `model_dir` as `model_version` into the feature store of `home` (SAIL_HOME).
+    """Publish `model_dir` as `model_version` into the feature store of `home` (its
+    `feature_store/`, catalogues from its `data/`); without `home`, the store `store_dir()` names
+    and the catalogues of `data_dir()`.
 
     `dim` is the published Matryoshka size; `window` the number of latest positives pooled per
     user (the evaluation's default); `levels` x `codebook_size` the Semantic-ID codebooks.
@@ -124,12 +125,11 @@ def publish(
     from model_code.paths import feature_cache_dir
 
     started = time.perf_counter()
-    home = resolve_home(home)
     _check_version(model_version)
     catalogues = _check_catalogues(catalogues)
     limits = _check_limit(limit, catalogues)
     embedder = Embedder.from_pretrained(Path(model_dir))
-    embedder.model.cache_tower_features(feature_cache_dir(home))  # drawings the stages saw
+    embedder.model.cache_tower_features(feature_cache_dir())  # drawings the stages saw
     dim = embedder.model.config.check_dim(dim)
     state = read_state(home)
     timestamp = _event_timestamp(home, state, model_version)
@@ -142,10 +142,12 @@ def publish(
         now = time.perf_counter()
         timings[name], mark = round(now - mark, 3), now
 
-    vectors, ids, labels = _embed_catalogues(embedder, catalogues, home, batch_size, limits)
+    vectors, ids, labels, titles = _embed_catalogues(embedder, catalogues, home, batch_size, limits)
     lap("embed")
     published = truncate(torch.from_numpy(vectors), dim).numpy()
-    tables = {"item_embedding": _item_embedding_table(ids, published, labels, model_version)}
+    tables = {
+        "item_embedding": _item_embedding_table(ids, published, labels, titles, model_version)
+    }
     tables["item_semantic_id"] = _semantic_id_table(
         home, ids, published, model_version, levels, codebook_size
     )
@@ -259,7 +261,7 @@ def _catalogue_items(name: str, home: Path, limit: int | None):
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
 
-    data = home / "data"
+    data = _data_root(home)
     if name == "movielens":
         frame = load_movielens(data / "movielens")["items"]
         return movielens_items(frame.iloc[:limit])
@@ -267,11 +269,11 @@ def _catalogue_items(name: str, home: Path, limit: int | None):
 
 
 def _embed_catalogues(embedder, catalogues, home: Path, batch_size: int, limits: dict):
-    """Full-size target vectors of every item of the catalogues, their ids and catalogues."""
+    """Full-size target vectors of every item of the catalogues, their ids, catalogues, titles."""
     from model_code.training.stages import load_stage
 
     stage = load_stage(INSTRUCTION_STAGE)
-    vectors, ids, labels = [], [], []
+    vectors, ids, labels, titles = [], [], [], []
     for name in catalogues:
         items = _catalogue_items(name, home, limits[name])
         instruction = stage.dataset(CATALOGUE_DATASETS[name]).instructions["target"]
@@ -282,9 +284,10 @@ def _embed_catalogues(embedder, catalogues, home: Path, batch_size: int, limits:
         vectors.append(result.vectors)
         ids.extend(result.ids)
         labels.extend([name] * len(result.ids))
+        titles.extend(item.title for item in items)
     if len(set(ids)) != len(ids):
         raise ValueError("item ids repeat across the catalogues; they must be unique")
-    return np.concatenate(vectors), ids, labels
+    return np.concatenate(vectors), ids, labels, titles
 
 
 def _vector_column(vectors: np.ndarray, value_type: pa.DataType) -> pa.Array:
@@ -294,13 +297,14 @@ def _vector_column(vectors: np.ndarray, value_type: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(offsets, flat)
 
 
-def _item_embedding_table(ids, vectors, labels, model_version) -> pa.Table:
+def _item_embedding_table(ids, vectors, labels, titles, model_version) -> pa.Table:
     return pa.table(
         {
             "item_id": pa.array(ids, pa.string()),
             "embedding": _vector_column(vectors, pa.float32()),
             "model_version": pa.array([model_version] * len(ids), pa.string()),
             "catalogue": pa.array(labels, pa.string()),
+            "title": pa.array(titles, pa.string()),
         }
     )
 
@@ -335,7 +339,7 @@ def _user_interest_table(embedder, home, movie_vectors, item_rows, dim, window, 
     from model_code.data.movielens import load_movielens
     from model_code.evaluation.suite import user_contexts
 
-    sequences = load_movielens(home / "data" / "movielens")["sequences"]
+    sequences = load_movielens(_data_root(home) / "movielens")["sequences"]
     _, targets, seen = user_contexts(sequences, "test", window)
     users, contexts, lengths = [], [], []
     for user, before, target in zip(sequences["user_id"], seen, targets, strict=True):
@@ -357,13 +361,21 @@ def _user_interest_table(embedder, home, movie_vectors, item_rows, dim, window, 
     )
 
 
+def _data_root(home: Path | str | None) -> Path:
+    """The prepared data: `<home>/data` for an explicit home, else `data_dir()` (a step's
+    input Dataset, or SAIL_HOME/data)."""
+    from model_code.paths import data_dir
+
+    return resolve_home(home) / "data" if home is not None else data_dir()
+
+
 def codebooks_path(home: Path | str | None, model_version: str) -> Path:
     """The version's Semantic-ID codebooks (`model_code.semantic_ids.ResidualCodebooks.load`)."""
     return store_dir(home) / "codebooks" / f"{model_version}.npz"
 
 
 def _parquet_path(home: Path, view: str, model_version: str) -> Path:
-    return features_module().offline_dir(home, view) / f"{model_version}.parquet"
+    return features_module().offline_dir(store_dir(home), view) / f"{model_version}.parquet"
 
 
 def _write_parquet(home, view, model_version, table: pa.Table, timestamp) -> Path:

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sail.feature_store.repo import open_store, read_state, resolve_home
+from sail.feature_store.location import store_dir
+from sail.feature_store.repo import open_store, read_state
 
 ITEM_FEATURES = (
     "item_embedding:embedding",
     "item_embedding:model_version",
     "item_embedding:catalogue",
+    "item_embedding:title",
     "item_semantic_id:codes",
     "item_semantic_id:semantic_id",
 )
@@ -55,7 +57,6 @@ def similar(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    home = resolve_home(home)
     store = store or _store(home)
     item_id = str(item_id)
     vector = _read(store, ["item_embedding:embedding"], "item_id", [item_id])["embedding"][0]
@@ -70,18 +71,17 @@ def similar(
     candidates = [hit for hit in dict.fromkeys(hits) if hit != item_id]
     if not candidates:
         return []
-    found = _read(store, ITEM_FEATURES[:3], "item_id", candidates)
+    found = _read(store, ITEM_FEATURES[:4], "item_id", candidates)
     found = found[found["embedding"].notna()]
     query_vector = np.asarray(vector, dtype=np.float32)
     scores = [_cosine(query_vector, np.asarray(v, dtype=np.float32)) for v in found["embedding"]]
-    titles = _titles(home)
     ranked = sorted(
-        zip(found["item_id"], scores, found["catalogue"], strict=True),
+        zip(found["item_id"], scores, found["catalogue"], found["title"], strict=True),
         key=lambda row: (-row[1], row[0]),
     )
     return [
-        Neighbour(hit, round(score, 6), catalogue, titles.get(hit))
-        for hit, score, catalogue in ranked[:k]
+        Neighbour(hit, round(score, 6), catalogue, title)
+        for hit, score, catalogue, title in ranked[:k]
     ]
 
 
@@ -100,7 +100,7 @@ def online_features(
     """
     if (item_ids is None) == (user_ids is None):
         raise ValueError("pass exactly one of item_ids and user_ids")
-    store = store or _store(resolve_home(home))
+    store = store or _store(home)
     if item_ids is not None:
         return _read(store, ITEM_FEATURES, "item_id", item_ids)
     return _read(store, USER_FEATURES, "user_id", user_ids)
@@ -116,9 +116,9 @@ def user_features(user_ids: Sequence[str], home: Path | str | None = None) -> pd
     return online_features(user_ids=user_ids, home=home)
 
 
-def _store(home: Path):
+def _store(home: Path | str | None):
     if read_state(home).get("online") is None:
-        raise NotPublished(f"nothing is published in {home}; run publish first")
+        raise NotPublished(f"nothing is published in {store_dir(home)}; run publish first")
     return open_store(home)
 
 
@@ -141,7 +141,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def _unknown(item_id: str, home: Path) -> str:
+def _unknown(item_id: str, home: Path | str | None) -> str:
     state = read_state(home)
     version = state.get("online")
     record = state["versions"].get(version, {}) if version else {}
@@ -152,17 +152,3 @@ def _unknown(item_id: str, home: Path) -> str:
         f"item {item_id} is not in the online store; published catalogues: "
         f"{catalogues or 'none'} (model_version {version})"
     )
-
-
-def _titles(home: Path) -> dict[str, str]:
-    """Item id -> title from the prepared data under `home` (empty where it is not prepared)."""
-    titles: dict[str, str] = {}
-    movies = home / "data" / "movielens" / "items.parquet"
-    if movies.is_file():
-        frame = pd.read_parquet(movies, columns=["item_id", "title"])
-        titles.update(zip(frame["item_id"].astype(str), frame["title"], strict=True))
-    pairs = home / "data" / "openclipart" / "pairs.parquet"
-    if pairs.is_file():
-        frame = pd.read_parquet(pairs, columns=["id", "title"])
-        titles.update(zip(frame["id"].astype(str), frame["title"], strict=True))
-    return titles

@@ -1,12 +1,14 @@
-"""The Feast repository in `feature_repo/`, opened for one SAIL_HOME.
+"""The Feast repository in `feature_repo/`, opened for one feature store folder.
 
-`feature_repo/feature_store.yaml` is a template with `${SAIL_HOME}`; `open_store(home)` renders it
-with the absolute home into `<home>/feature_store/feature_store.yaml` and opens Feast there. The
-feature definitions come from `feature_repo/features.py` (`definitions(home, dim)`). The Feast
-repository folder is `$SAIL_FEATURE_REPO` when set (an installed copy), else the checkout's;
-`$SAIL_FEAST_CONFIG` names a folder whose feature_store.yaml replaces the local default.
+The store folder (`sail.feature_store.location.store_dir`) holds the local registry, online
+database, offline Parquet files and publish state. `feature_repo/feature_store.yaml` is a
+template with `${SAIL_FEATURE_STORE}`; `open_store(home)` renders it with the absolute folder into
+`<store>/feature_store.yaml` and opens Feast there. The feature definitions come from
+`feature_repo/features.py` (`definitions(store, dim)`). The Feast repository folder is
+`$SAIL_FEATURE_REPO` when set (an installed copy), else the checkout's; `$SAIL_FEAST_CONFIG` names
+a folder whose feature_store.yaml replaces the local default.
 
-`<home>/feature_store/published.json` records what has been published (written by `publish`):
+`<store>/published.json` records what has been published (written by `publish`):
 
     {"online": "v3", "versions": {"v3": {"dim": 128, "event_timestamp": "...", ...}}}
 """
@@ -23,12 +25,13 @@ from types import ModuleType
 
 import yaml
 
-from model_code.paths import sail_home
-
 # Before anything imports feast's sqlite module: it must bind pysqlite3 (see the module).
 from sail.feature_store import sqlite_vec_store  # noqa: F401
+from sail.feature_store.location import store_dir
 
-HOME_PLACEHOLDER = "${SAIL_HOME}"
+CONFIG_ENV = "SAIL_FEAST_CONFIG"
+STORE_PLACEHOLDER = "${SAIL_FEATURE_STORE}"
+CHECK_TIMEOUT_S = 20
 CONFIG_FILE = "feature_store.yaml"
 STATE_FILE = "published.json"
 
@@ -37,16 +40,6 @@ def feature_repo_dir() -> Path:
     """The Feast repository folder (feature_store.yaml template and features.py)."""
     override = os.environ.get("SAIL_FEATURE_REPO")
     return Path(override) if override else Path(__file__).resolve().parents[2] / "feature_repo"
-
-
-def resolve_home(home: Path | str | None = None) -> Path:
-    """`home` as an absolute path; SAIL_HOME (`model_code.paths.sail_home`) when None."""
-    return Path(home).resolve() if home is not None else sail_home()
-
-
-def store_dir(home: Path | str | None = None) -> Path:
-    """Everything of the feature store lives here: config, registry, online DB, Parquet."""
-    return resolve_home(home) / "feature_store"
 
 
 @cache
@@ -65,24 +58,24 @@ def features_module() -> ModuleType:
 
 def definitions(home: Path | str | None, dim: int) -> dict:
     """The entities and feature views for `home` with `dim`-long vectors, by name."""
-    return features_module().definitions(resolve_home(home), dim)
+    return features_module().definitions(store_dir(home), dim)
 
 
-def _substitute(value, home: str):
+def _substitute(value, store: str):
     if isinstance(value, dict):
-        return {key: _substitute(item, home) for key, item in value.items()}
+        return {key: _substitute(item, store) for key, item in value.items()}
     if isinstance(value, list):
-        return [_substitute(item, home) for item in value]
+        return [_substitute(item, store) for item in value]
     if isinstance(value, str):
-        return value.replace(HOME_PLACEHOLDER, home)
+        return value.replace(STORE_PLACEHOLDER, store)
     return value
 
 
 def render_config(home: Path | str | None = None) -> Path:
-    """Write the template with the absolute home into the store folder; return that folder."""
+    """Write the template with the absolute store folder into it; return that folder."""
     target_dir = store_dir(home)
     template = yaml.safe_load((feature_repo_dir() / CONFIG_FILE).read_text())
-    rendered = yaml.safe_dump(_substitute(template, str(resolve_home(home))), sort_keys=False)
+    rendered = yaml.safe_dump(_substitute(template, str(target_dir)), sort_keys=False)
     target = target_dir / CONFIG_FILE
     if not target.is_file() or target.read_text() != rendered:
         write_atomic(target, rendered.encode())
@@ -94,8 +87,55 @@ def open_store(home: Path | str | None = None):
     `$SAIL_FEAST_CONFIG` (a production feature_store.yaml, feature_repo/production.yaml.example)."""
     from feast import FeatureStore
 
-    override = os.environ.get("SAIL_FEAST_CONFIG")
+    override = os.environ.get(CONFIG_ENV)
     return FeatureStore(repo_path=override or str(render_config(home)))
+
+
+class FeatureStoreUnavailable(RuntimeError):
+    """The feature store's registry or online store cannot be reached or written."""
+
+
+def check_store(home: Path | str | None = None, timeout: float = CHECK_TIMEOUT_S) -> None:
+    """Raise FeatureStoreUnavailable, naming the registry, when the store does not answer a
+    registry listing within `timeout` seconds (or its local folder cannot be written)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Timeout
+
+    if not os.environ.get(CONFIG_ENV):
+        folder = store_dir(home)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / ".write-check", b"")
+        except OSError as error:
+            raise FeatureStoreUnavailable(f"feature store folder {folder}: {error}") from error
+    try:
+        store = open_store(home)
+    except Exception as error:  # a config Feast cannot load, a store client not installed
+        where = os.environ.get(CONFIG_ENV) or store_dir(home)
+        raise FeatureStoreUnavailable(f"feature store config in {where}: {error}") from error
+    registry = store.config.registry.path
+    pool = ThreadPoolExecutor(max_workers=1)
+    listing = pool.submit(store.list_feature_views)
+    try:
+        listing.result(timeout=timeout)
+    except Timeout:
+        raise FeatureStoreUnavailable(
+            f"the feature store registry at {registry} did not answer within {timeout:g} s"
+        ) from None
+    except Exception as error:
+        if not _missing_registry(error):
+            raise FeatureStoreUnavailable(
+                f"the feature store registry at {registry} is not reachable: {error}"
+            ) from error
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _missing_registry(error: Exception) -> bool:
+    """A registry that does not exist yet (nothing applied): publishing creates it."""
+    from feast.errors import FeatureViewNotFoundException
+
+    return isinstance(error, FileNotFoundError | FeatureViewNotFoundException)
 
 
 def read_state(home: Path | str | None = None) -> dict:

@@ -133,6 +133,34 @@ def test_load_rejects_unknown_split(tmp_path):
         load_openclipart(split="dev", root=tmp_path)
 
 
+def test_render_cache_keeps_each_outcome_by_the_drawings_bytes(tmp_path, monkeypatch):
+    cache, good, bad = tmp_path / "cache", tmp_path / "good.svg", tmp_path / "bad.svg"
+    good.write_text(svg("Duck", "bird", RED_BAR))
+    bad.write_text(svg("Nothing", "x", ""))
+    assert openclipart._render_job((good, tmp_path / "1.png", cache)) is None
+    assert openclipart._render_job((bad, tmp_path / "2.png", cache)) == "blank_render"
+
+    def no_rendering(path):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(openclipart, "render_svg", no_rendering)
+    assert openclipart._render_job((good, tmp_path / "3.png", cache)) is None  # a copy
+    assert (tmp_path / "3.png").read_bytes() == (tmp_path / "1.png").read_bytes()
+    assert openclipart._render_job((bad, tmp_path / "4.png", cache)) == "blank_render"
+    good.write_text(svg("Duck", "bird", RED_BAR.replace("#ff0000", "#0000ff")))  # new key
+    assert openclipart._render_job((good, tmp_path / "5.png", cache)) == "render_failed"
+
+
+def test_a_render_timeout_is_not_cached(tmp_path, monkeypatch):
+    drawing, cache = tmp_path / "a.svg", tmp_path / "cache"
+    drawing.write_text(svg("Duck", "bird", RED_BAR))
+    monkeypatch.setattr(openclipart, "render_svg", lambda path: time.sleep(5))
+    monkeypatch.setattr(openclipart, "RENDER_TIMEOUT_S", 1)
+    assert openclipart._render_job((drawing, tmp_path / "a.png", cache)) == "render_timeout"
+    monkeypatch.undo()
+    assert openclipart._render_job((drawing, tmp_path / "a.png", cache)) is None
+
+
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory) -> Path:
     """Hand-written SVGs: two good, broken metadata, one cairosvg refuses, a blank one, an alias."""
@@ -191,7 +219,9 @@ def test_render_guard_gives_up_on_slow_drawings(monkeypatch, tmp_path):
     monkeypatch.setattr(openclipart, "render_svg", endless_render)
     monkeypatch.setattr(openclipart, "RENDER_TIMEOUT_S", 1)
     started = time.monotonic()
-    assert openclipart._render_job((tmp_path / "a.svg", tmp_path / "a.png")) == "render_timeout"
+    assert openclipart._render_job((tmp_path / "a.svg", tmp_path / "a.png", None)) == (
+        "render_timeout"
+    )
     assert time.monotonic() - started < 3 and not (tmp_path / "a.png").exists()
 
 

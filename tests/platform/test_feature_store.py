@@ -136,7 +136,7 @@ def test_republish_same_version_leaves_the_same_online_rows(published, model_dir
     assert again.event_timestamp == first.event_timestamp
     assert again.recreated_views == []
     assert {view: len(rows) for view, rows in after.items()} == {
-        "item_embedding": 412 * 3,
+        "item_embedding": 412 * 4,  # one row per feature: embedding, version, catalogue, title
         "item_semantic_id": 412 * 3,
         "user_interest": first.rows["user_interest"] * 3,
     }
@@ -185,7 +185,7 @@ def test_new_version_with_fewer_items_replaces_the_online_rows(published, model_
     assert report.event_timestamp > first.event_timestamp
     assert sorted(report.recreated_views) == sorted(VIEWS)
     counts = {view: len(rows) for view, rows in online_rows(home).items()}
-    assert counts == {"item_embedding": 4 * 3, "item_semantic_id": 4 * 3, "user_interest": 0}
+    assert counts == {"item_embedding": 4 * 4, "item_semantic_id": 4 * 3, "user_interest": 0}
     with pytest.raises(NotPublished, match="openclipart \\(4 items\\) \\(model_version v2\\)"):
         similar("50", home=home)
     drawing = pd.read_parquet(report.files["item_embedding"])["item_id"].iloc[0]
