@@ -35,18 +35,14 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/
 data: $(STAMP) ## Prepare the real data sets (openclipart pairs, MovieLens-100K) under SAIL_HOME
 	$(BIN)/sail data prepare
 
-run: $(STAMP) ## The main job: prepare the data, then the whole pipeline (mini preset) via kfp.local
-	$(BIN)/sail data prepare
+run: $(STAMP) ## The main job: the whole pipeline (mini preset, ingest first) via kfp.local, isolated steps
 	$(BIN)/sail pipeline run --preset mini
 
 compile: $(STAMP) ## Compile the pipeline to pipelines/sail_pipeline.yaml
 	$(BIN)/sail pipeline compile
 
-ui: $(STAMP) ## The MLflow UI for the local store on 127.0.0.1:$(UI_PORT)
-	@mkdir -p $(SAIL_HOME)/mlflow
-	$(BIN)/mlflow server --host 127.0.0.1 --port $(UI_PORT) \
-		--backend-store-uri sqlite:///$(SAIL_HOME)/mlflow/mlflow.db \
-		--default-artifact-root $(SAIL_HOME)/mlflow/artifacts
+ui: $(STAMP) ## The local MLflow tracking server and UI (SAIL_HOME/mlflow) on 127.0.0.1:$(UI_PORT)
+	$(BIN)/python -m sail.tracking.server --port $(UI_PORT)
 
 serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v1/v2 + OpenAI routes
 	$(BIN)/sail serve --model-uri $(MODEL_URI) --port $(PORT)

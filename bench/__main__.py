@@ -18,11 +18,13 @@ import logging
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
 from bench import SUITES
 from bench.machine import load_average, machine_info, now, usable_cores
 from bench.report import PLOT, plot_serving, render
+from sail.tracking.server import tracking_service
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("bench")
@@ -99,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             results = previous
     results["machine"], results["mode"] = machine_info(threads), mode
     chosen = SUITES if args.suite == "all" else (args.suite,)
-    for name in chosen:
-        results["suites"][name] = measure(name, args, threads)
+    with nullcontext() if args.smoke else tracking_service():  # the registered models' artifacts
+        for name in chosen:
+            results["suites"][name] = measure(name, args, threads)
     suites = results["suites"]
     results["suites"] = {name: suites[name] for name in SUITES if name in suites}
     results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """Pipeline suite: the latest FINISHED pipeline run in the MLflow store, timed per step, and the
 quality figures it recorded (the `evaluate` step's test metrics, the champion's metric tags).
 
-Total is the parent run's start to end. The parent run is opened by the first step that
-reports to MLflow and closed by the exit handler, so total covers every step's process
-(start-up, imports, kfp bookkeeping) but not what ran before the first step's run opened.
-Orchestration overhead = total - the sum of the nested step runs' own durations.
+Total is the parent run's start to end. The parent run starts when the first step's scope
+began and is closed by the exit handler; each nested step run spans its step's scope (from the
+component function's first line, imports of the step's libraries included). Orchestration
+overhead = total - the sum of the nested runs: process start-up, kfp's executor and bookkeeping
+between steps; the first step's process start-up falls outside total.
 
 `sail.pipeline.local.summarize` reads the latest pipeline run whatever its status (and rounds
 step times); this suite needs the latest FINISHED one, so it runs its own query.

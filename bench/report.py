@@ -179,8 +179,13 @@ def pipeline_section(r: dict) -> list[str]:
         ["**sum of steps**", _num(r["sum_of_steps_s"])],
         ["**orchestration overhead** (total - sum)", _num(r["overhead_s"])],
         ["**total** (parent run start -> end)", _num(r["total_s"])],
+        ["**orchestration share** (target: at most 5%)", _share(r.get("overhead_share"))],
     ]
     return lines + _table(["step", "seconds"], rows) + quality_section(r["quality"])
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def quality_section(q: dict) -> list[str]:

@@ -1,4 +1,5 @@
-"""Fixtures for the component tests: real data prepared small, a private MLflow store, artifacts."""
+"""Fixtures for the component tests: real data prepared small, the services a pod is given (a
+private MLflow store, a feature store folder, the cache folder), a pipeline run id, artifacts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from kfp import dsl
 
 @pytest.fixture
 def home(prepared_home, tmp_path, monkeypatch):
-    """SAIL_HOME with the data prepared, and an MLflow store of this test's own."""
+    """SAIL_HOME with the data prepared; the step environment a pod gets from the cluster: an
+    MLflow store and a feature store of this test's own, the session's caches, run id run-1."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("SAIL_FEATURE_STORE", str(tmp_path / "feature_store"))
+    monkeypatch.setenv("SAIL_CACHE_DIR", str(prepared_home / "cache"))
+    monkeypatch.setenv("SAIL_PIPELINE_RUN_ID", "run-1")
     return prepared_home
+
+
+@pytest.fixture
+def in_run(monkeypatch):
+    """in_run("run-2"): the steps called next belong to pipeline run `run-2`."""
+    return lambda run_id: monkeypatch.setenv("SAIL_PIPELINE_RUN_ID", run_id)
 
 
 @pytest.fixture
@@ -23,6 +34,12 @@ def artifact(tmp_path):
         return made
 
     return make
+
+
+@pytest.fixture
+def data(home):
+    """The prepared data as the Dataset artifact an ingest step hands on."""
+    return dsl.Dataset(uri=str(home / "data"), metadata={"fingerprint": "sha256:abc"})
 
 
 @pytest.fixture(scope="session")

@@ -180,14 +180,23 @@ def serve(ctx: typer.Context):
     """Serve a model over HTTP on 127.0.0.1 (KServe v1 / v2 and OpenAI embeddings routes).
 
     Options are those of `python -m sail.serving` (--model-uri, default the champion; --port;
-    --host; --max-batch-size; --max-wait-ms; ...): see `sail serve --help-server`.
+    --host; --max-batch-size; --max-wait-ms; ...): see `sail serve --help-server`. A registry URI
+    (models:/, runs:/) is read through $MLFLOW_TRACKING_URI, else through the local tracking
+    server, started beside the model server.
     """
+    from contextlib import nullcontext
+
     from sail.serving.__main__ import main as serve_main
+    from sail.serving.__main__ import parse_args
+    from sail.tracking.server import tracking_service
 
     arguments = list(ctx.args)
     if "--help-server" in arguments:
         arguments = ["--help"]
-    with user_errors():
+    registry = arguments != ["--help"] and parse_args(arguments).model_uri.startswith(
+        ("models:/", "runs:/")
+    )
+    with user_errors(), tracking_service() if registry else nullcontext():
         serve_main(arguments)
 
 

@@ -11,7 +11,7 @@ from components.deploy_endpoint.component import deploy_endpoint
 def test_manifest_for_the_registered_version(home, artifact, monkeypatch):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     manifest = artifact(dsl.Artifact, "isvc.yaml")
-    deploy_endpoint.python_func("run-1", str(home), "7", manifest)
+    deploy_endpoint.python_func("7", manifest)
     rendered = yaml.safe_load(Path(manifest.path).read_text())
     assert rendered["kind"] == "InferenceService"
     assert "models:/sail-embedding/7" in str(rendered["spec"])

@@ -8,8 +8,6 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def evaluate_model(
-    pipeline_run_id: str,
-    sail_home: str,
     data: Input[Dataset],
     model: Input[Model],
     metrics: Output[Metrics],
@@ -17,13 +15,13 @@ def evaluate_model(
     report: Output[Markdown],
 ):
     """openclipart retrieval and MovieLens next-item metrics; `evaluation` is their JSON."""
-    import json
     from pathlib import Path
 
     from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
 
-    steps.use_home(sail_home)
-    results = steps.evaluate(pipeline_run_id, steps.exported_model(model.path), Path(report.path))
-    Path(evaluation.path).write_text(json.dumps(results, indent=2))
+    with step_scope("evaluate", data.path):
+        model_dir = steps.exported_model(model.path)
+        results = steps.evaluate(model_dir, Path(evaluation.path), Path(report.path))
     for name, value in results.items():
         metrics.log_metric(name.replace("/", "."), value)

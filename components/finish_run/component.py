@@ -6,9 +6,10 @@ from components.image import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def finish_run(pipeline_run_id: str, sail_home: str, status: dsl.PipelineTaskFinalStatus) -> str:
+def finish_run(status: dsl.PipelineTaskFinalStatus) -> str:
     """Mark the parent run FINISHED, FAILED or KILLED from the pipeline's final state."""
     from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
 
-    steps.use_home(sail_home)
-    return steps.finish(pipeline_run_id, status.state)
+    with step_scope("finish_run"):
+        return steps.finish(status.state)

@@ -9,8 +9,9 @@ from sail.tracking.runs import start_pipeline_run
 
 
 @pytest.mark.parametrize(("state", "status"), [("SUCCEEDED", "FINISHED"), ("FAILED", "FAILED")])
-def test_parent_run_gets_the_final_state(home, state, status):
+def test_parent_run_gets_the_final_state(home, in_run, state, status):
     parent = start_pipeline_run(f"run-{state}", {})
     final = PipelineTaskFinalStatus(state, f"run-{state}", "x", None, None)
-    assert finish_run.python_func(f"run-{state}", str(home), final) == status
+    in_run(f"run-{state}")
+    assert finish_run.python_func(final) == status
     assert mlflow.get_run(parent).info.status == status

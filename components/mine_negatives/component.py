@@ -8,9 +8,8 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def mine_negatives(
-    pipeline_run_id: str,
-    sail_home: str,
     preset: str,
+    data: Input[Dataset],
     model: Input[Model],
     negatives: Output[Dataset],
     metrics: Output[Metrics],
@@ -20,9 +19,10 @@ def mine_negatives(
     from pathlib import Path
 
     from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
 
-    steps.use_home(sail_home)
-    init = steps.exported_model(model.path)
-    summary = steps.mine_negatives(pipeline_run_id, preset, stage, init, Path(negatives.path))
+    with step_scope("mine_negatives", data.path):
+        init = steps.exported_model(model.path)
+        summary = steps.mine_negatives(preset, stage, init, Path(negatives.path))
     for name, value in summary.items():
         metrics.log_metric(name, value)

@@ -8,8 +8,6 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def register_model(
-    pipeline_run_id: str,
-    sail_home: str,
     data: Input[Dataset],
     model: Input[Model],
     evaluation: Input[Artifact],
@@ -24,16 +22,15 @@ def register_model(
     from pathlib import Path
 
     from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
 
-    steps.use_home(sail_home)
-    metrics = json.loads(Path(evaluation.path).read_text())
-    registration = steps.register(
-        pipeline_run_id,
-        steps.exported_model(model.path),
-        metrics,
-        data.metadata["fingerprint"],
-        tolerance,
-    )
-    Path(report.path).write_text(steps.registration_markdown(registration))
-    Path(version).write_text(registration.version)
+    with step_scope("register"):
+        registration = steps.register(
+            steps.exported_model(model.path),
+            json.loads(Path(evaluation.path).read_text()),
+            data.metadata["fingerprint"],
+            tolerance,
+        )
+    steps.write_output(report.path, steps.registration_markdown(registration))
+    steps.write_output(version, registration.version)
     return registration.promoted

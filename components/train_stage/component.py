@@ -8,8 +8,6 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def train_stage(
-    pipeline_run_id: str,
-    sail_home: str,
     preset: str,
     stage: str,
     steps: int,
@@ -25,19 +23,18 @@ def train_stage(
     from pathlib import Path
 
     from sail.pipeline import steps as step_logic
+    from sail.pipeline.isolation import step_scope
 
-    step_logic.use_home(sail_home)
-    summary = step_logic.train(
-        pipeline_run_id,
-        preset,
-        stage,
-        steps,
-        Path(model.path),
-        init=step_logic.exported_model(init.path) if init else None,
-        teacher=Path(teacher.path) if teacher else None,
-        negatives=Path(negatives.path) if negatives else None,
-    )
+    with step_scope(f"train_{stage}", data.path):
+        summary = step_logic.train(
+            preset,
+            stage,
+            steps,
+            Path(model.path),
+            init=step_logic.exported_model(init.path) if init else None,
+            teacher=Path(teacher.path) if teacher else None,
+            negatives=Path(negatives.path) if negatives else None,
+        )
     model.metadata.update({"stage": stage, "preset": preset, "model_dir": "model"})
-    metrics.log_metric("final_loss", summary["final_loss"])
-    metrics.log_metric("steps", summary["steps"])
-    metrics.log_metric("seconds", summary["seconds"])
+    for name in ("final_loss", "steps", "seconds"):
+        metrics.log_metric(name, summary[name])

@@ -8,21 +8,11 @@ from kfp import dsl
 from components.train_stage.component import train_stage
 
 
-def test_a_stage_trains_from_the_previous_model_and_logs_its_curve(home, artifact, trained_tiny):
+def test_a_stage_trains_from_the_previous_model_and_logs_its_curve(data, artifact, trained_tiny):
     model, metrics = artifact(dsl.Model, "model"), artifact(dsl.Metrics, "metrics")
     init = artifact(dsl.Model, "init")
     init.uri = str(trained_tiny)
-    train_stage.python_func(
-        "run-1",
-        str(home),
-        "tiny",
-        "content2",
-        3,
-        artifact(dsl.Dataset, "data"),
-        model,
-        metrics,
-        init=init,
-    )
+    train_stage.python_func("tiny", "content2", 3, data, model, metrics, init=init)
     assert (model.path + "/model/config.json") and math.isfinite(metrics.metadata["final_loss"])
     assert model.metadata["model_dir"] == "model" and metrics.metadata["steps"] == 3
     (run,) = mlflow.search_runs(filter_string="tags.`sail.step` = 'train_content2'").itertuples()

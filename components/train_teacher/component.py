@@ -7,18 +7,14 @@ from components.image import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def train_teacher(
-    pipeline_run_id: str,
-    sail_home: str,
-    data: Input[Dataset],
-    teacher: Output[Artifact],
-    metrics: Output[Metrics],
-):
+def train_teacher(data: Input[Dataset], teacher: Output[Artifact], metrics: Output[Metrics]):
     """Fit BPR on the training interactions; `teacher` is its .npz of item and user vectors."""
     from pathlib import Path
 
     from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
 
-    steps.use_home(sail_home)
-    for name, value in steps.train_teacher(pipeline_run_id, Path(teacher.path)).items():
+    with step_scope("train_teacher", data.path):
+        summary = steps.train_teacher(Path(teacher.path))
+    for name, value in summary.items():
         metrics.log_metric(name, value)

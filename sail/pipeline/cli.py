@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from sail.pipeline.cluster import DEFAULT_PACKAGE, SCHEDULE_NAME
 
@@ -14,7 +15,12 @@ pipeline_app = typer.Typer(help="Run the Kubeflow pipeline locally, compile, sub
 Host = Annotated[str, typer.Option(help="The Kubeflow Pipelines API, e.g. http://localhost:8888")]
 Package = Annotated[Path, typer.Option(help="The compiled pipeline YAML.")]
 Param = Annotated[
-    list[str] | None, typer.Option("--param", help="A pipeline parameter NAME=VALUE (repeatable).")
+    list[str] | None,
+    typer.Option("--param", help="A parameter NAME=VALUE (repeatable; wins over --params-file)."),
+]
+ParamsFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="A YAML mapping of parameters NAME: VALUE."),
 ]
 
 
@@ -26,13 +32,23 @@ def run(
     dim: Annotated[
         int | None, typer.Option(help="Matryoshka size published to Feast (default 128).")
     ] = None,
+    data_uri: Annotated[
+        str, typer.Option(help="A folder of data snapshots (default: the packaged sources).")
+    ] = "",
+    openclipart_limit: Annotated[
+        int, typer.Option(help="Ingest at most this many drawings (0: all).")
+    ] = 0,
 ):
-    """Run the whole pipeline on this machine (kfp.local), writing under SAIL_HOME."""
+    """Run the whole pipeline on this machine (kfp.local): each step in a scratch home of its
+    own, a local MLflow server for the run, artifacts and the feature store under SAIL_HOME."""
     from sail.cli import user_errors
     from sail.pipeline.local import describe, run_locally
 
+    profile = "quick" if quick else "full"
     with user_errors():
-        result = run_locally(preset, "quick" if quick else "full", tolerance, dim)
+        result = run_locally(
+            preset, profile, tolerance, dim, data_uri=data_uri, openclipart_limit=openclipart_limit
+        )
     typer.echo(describe(result))
 
 
@@ -45,13 +61,19 @@ def compile_(output: Package = DEFAULT_PACKAGE):
 
 
 @pipeline_app.command("submit")
-def submit(host: Host, package: Package = DEFAULT_PACKAGE, param: Param = None):
-    """Create one run of the compiled pipeline on a Kubeflow Pipelines cluster."""
+def submit(
+    host: Host,
+    package: Package = DEFAULT_PACKAGE,
+    param: Param = None,
+    params_file: ParamsFile = None,
+):
+    """Create one run of the compiled pipeline on a Kubeflow Pipelines cluster, with every
+    parameter (defaults filled in) checked first."""
     from sail.cli import user_errors
     from sail.pipeline.cluster import submit as submit_run
 
     with user_errors():
-        typer.echo(f"run {submit_run(host, package, parse_params(param))}")
+        typer.echo(f"run {submit_run(host, package, parse_params(param, params_file))}")
 
 
 @pipeline_app.command("schedule")
@@ -62,8 +84,10 @@ def schedule(
     name: Annotated[str, typer.Option(help="The recurring run's name.")] = SCHEDULE_NAME,
     package: Package = DEFAULT_PACKAGE,
     param: Param = None,
+    params_file: ParamsFile = None,
 ):
-    """Create (or replace) the recurring retraining run: one at a time, no catch-up."""
+    """Create (or replace) the recurring retraining run: one at a time, no catch-up, every
+    parameter (defaults filled in) checked and shown in its configuration."""
     from sail.cli import user_errors
     from sail.pipeline import cluster
 
@@ -73,13 +97,17 @@ def schedule(
             return
         if not cron:
             raise typer.BadParameter("give --cron, or --delete", param_hint="--cron")
-        created = cluster.schedule(host, package, cron, parse_params(param), name)
+        arguments = parse_params(param, params_file)
+        created = cluster.schedule(host, package, cron, arguments, name)
         typer.echo(f"recurring run {created.recurring_run_id} ({cluster.kfp_cron(cron)})")
 
 
-def parse_params(pairs: list[str] | None) -> dict:
-    """NAME=VALUE pairs -> pipeline arguments (ints and floats converted)."""
-    arguments: dict = {}
+def parse_params(pairs: list[str] | None, file: Path | None = None) -> dict:
+    """A params file's NAME: VALUE mapping, then NAME=VALUE pairs over it (ints, floats converted)
+    -> pipeline arguments."""
+    arguments = (yaml.safe_load(file.read_text()) if file else None) or {}
+    if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
+        raise typer.BadParameter(f"{file} is not a NAME: VALUE mapping", param_hint="--params-file")
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:

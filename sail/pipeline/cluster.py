@@ -1,13 +1,16 @@
 """The cluster path: submit the compiled pipeline to Kubeflow Pipelines, or schedule it.
 
-Needs a reachable KFP API (`--host`); nothing here runs without one. A recurring run allows one
-active run at a time and no catch-up of missed slots. The local equivalent is a cron line calling
-`make run` (docs/pipeline.md).
+Needs a reachable KFP API (`--host`); nothing here runs without one. Arguments are checked against
+the package first and sent in full (defaults included), so a bad one fails before any request and
+each run shows its whole configuration. A recurring run allows one active run at a time and no
+catch-up of missed slots. The local equivalent is a cron line calling `make run` (docs/pipeline.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from sail.pipeline.arguments import check_arguments
 
 DEFAULT_PACKAGE = Path(__file__).resolve().parents[2] / "pipelines" / "sail_pipeline.yaml"
 EXPERIMENT = "sail-embedding"
@@ -39,8 +42,9 @@ def client(host: str):
 
 
 def submit(host: str, package: Path, arguments: dict, run_name: str | None = None) -> str:
-    """Create one run from the compiled package; returns its run id."""
+    """Create one run from the compiled package with the full checked arguments; its run id."""
     package = _existing(package)
+    arguments = check_arguments(package, arguments)
     run = client(host).create_run_from_pipeline_package(
         str(package), arguments=arguments, run_name=run_name, experiment_name=EXPERIMENT
     )
@@ -48,15 +52,18 @@ def submit(host: str, package: Path, arguments: dict, run_name: str | None = Non
 
 
 def schedule(host: str, package: Path, cron: str, arguments: dict, name: str = SCHEDULE_NAME):
-    """Create (or replace) the recurring run `name`: at most one run at a time, no catch-up."""
+    """Create (or replace) the recurring run `name` with the full checked arguments: at most one
+    run at a time, no catch-up."""
     package = _existing(package)
+    arguments = check_arguments(package, arguments)
+    cron = kfp_cron(cron)
     api = client(host)
-    delete_schedule(host, name)
+    _delete_named(api, name)
     experiment = api.create_experiment(EXPERIMENT)
     return api.create_recurring_run(
         experiment_id=experiment.experiment_id,
         job_name=name,
-        cron_expression=kfp_cron(cron),
+        cron_expression=cron,
         max_concurrency=1,
         no_catchup=True,
         pipeline_package_path=str(package),
@@ -67,7 +74,10 @@ def schedule(host: str, package: Path, cron: str, arguments: dict, name: str = S
 
 def delete_schedule(host: str, name: str = SCHEDULE_NAME) -> int:
     """Delete every recurring run called `name`; returns how many there were."""
-    api = client(host)
+    return _delete_named(client(host), name)
+
+
+def _delete_named(api, name: str) -> int:
     deleted, token = 0, ""
     while True:
         page = api.list_recurring_runs(page_token=token, page_size=100)

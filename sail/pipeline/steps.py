@@ -1,13 +1,18 @@
 """What each pipeline step does: the KFP components are thin wrappers around these functions.
 
-Every step runs in its own process (a kfp task), attaches to the pipeline's parent MLflow run by
-the pipeline run id, and records itself as a nested run. Paths in and out are plain folders and
-files (the components map them to typed KFP artifacts).
+Every step runs in its own process (a kfp task, a pod on a cluster) inside `step_scope`: a
+scratch home of its own, the data from its input Dataset artifact, MLflow reached only through
+$MLFLOW_TRACKING_URI. It attaches to the pipeline's parent MLflow run by the pipeline run id
+($SAIL_PIPELINE_RUN_ID: set by the local runner, and on a cluster from the pod's `pipeline/runid`
+label) and records itself as a nested run. Outputs are written under a partial name and renamed
+into place when the step succeeds (`staged`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +21,23 @@ from pathlib import Path
 
 MODEL_NAME = "sail-embedding"
 PRIMARY_METRICS = ("openclipart/t2i_recall@10", "movielens/hr@10")
+RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
+PARTIAL_SUFFIX = ".partial"
 
 
-def use_home(sail_home: str) -> None:
-    """Point SAIL_HOME (data, MLflow store, feature store, caches) at `sail_home` when given."""
-    import os
+class StepEnvironmentError(RuntimeError):
+    """A step started without what its pod must be given (run id, tracking URI)."""
 
-    if sail_home:
-        os.environ["SAIL_HOME"] = sail_home
+
+def pipeline_run_id() -> str:
+    """The pipeline run this step belongs to ($SAIL_PIPELINE_RUN_ID)."""
+    run_id = os.environ.get(RUN_ID_ENV, "").strip()
+    if not run_id:
+        raise StepEnvironmentError(
+            f"${RUN_ID_ENV} is not set: pipeline steps attach to their MLflow parent run by it "
+            "(the local runner sets it; on Kubeflow it comes from the pod's pipeline/runid label)"
+        )
+    return run_id
 
 
 def exported_model(training_dir: str | Path) -> Path:
@@ -34,52 +48,101 @@ def exported_model(training_dir: str | Path) -> Path:
 
 
 @contextmanager
-def tracked(pipeline_run_id: str, step: str, params: dict | None = None) -> Iterator[str]:
-    """The step's nested MLflow run under the pipeline's parent run (created on first use)."""
+def staged(path: str | Path, resume: bool = False) -> Iterator[Path]:
+    """An output written under `<path>.partial`, renamed onto `path` only when the block
+    succeeds, so the next step never sees half of it. What an earlier attempt left is removed
+    first; with `resume`, a partial folder is kept for the block to continue from."""
+    target = Path(path)
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    _remove(target)
+    if not resume:
+        _remove(partial)
+    try:
+        yield partial
+    except BaseException:
+        if not resume:
+            _remove(partial)
+        raise
+    os.replace(partial, target)
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """A text output artifact, written whole or not at all."""
+    with staged(path) as partial:
+        partial.write_text(text)
+
+
+@contextmanager
+def tracked(step: str, params: dict | None = None) -> Iterator[str]:
+    """The step's nested MLflow run under the pipeline's parent run (created on first use).
+
+    The tracking server must answer at $MLFLOW_TRACKING_URI (checked first, in seconds). The
+    nested run starts when the step's scope began (`step_scope`), so its duration is the step's.
+    """
     import mlflow
 
+    from sail.pipeline.isolation import current_scope
     from sail.tracking.runs import start_pipeline_run, step_run
+    from sail.tracking.store import ENV_URI, check_reachable
 
-    parent = start_pipeline_run(pipeline_run_id, {})
-    with step_run(parent, step) as run_id:
+    uri = os.environ.get(ENV_URI, "").strip()
+    if not uri:
+        raise StepEnvironmentError(
+            f"${ENV_URI} is not set: pipeline steps log to a tracking server reached by URI "
+            "(`make run` starts one; on a cluster it comes from the sail-platform-config ConfigMap)"
+        )
+    check_reachable(uri)
+    scope = current_scope()
+    began = scope.began if scope else None
+    parent = start_pipeline_run(pipeline_run_id(), {}, started=began)
+    with step_run(parent, step, started=began) as run_id:
         if params:
             mlflow.log_params({k: str(v) for k, v in params.items()})
         yield run_id
 
 
-def data_fingerprint(data_root: Path) -> str:
-    """One fingerprint over the prepared data sets' manifests (their files' digests)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for manifest in sorted(Path(data_root).glob("*/manifest.json")):
-        digest.update(manifest.parent.name.encode())
-        digest.update(json.loads(manifest.read_text())["fingerprint"].encode())
-    return f"sha256:{digest.hexdigest()}"
-
-
-def validate_data(pipeline_run_id: str, report_dir: Path) -> dict:
-    """Great Expectations over every prepared table; raises DataValidationError on a failure,
-    after the HTML report is written and logged (so it is there to read)."""
+def ingest_data(out_dir: Path, data_uri: str, openclipart_limit: int) -> dict:
+    """Prepare the run's data sets from the packaged sources or the newest snapshot under
+    `data_uri`; records which snapshot in MLflow (params and tags)."""
     import mlflow
 
-    from model_code.paths import data_dir
+    from model_code.data.ingest import ingest
+
+    limit = openclipart_limit or None
+    params = {"data_uri": data_uri or "(packaged)", "openclipart_limit": limit or "all"}
+    with tracked("ingest_data", params), staged(out_dir) as partial:
+        report = ingest(partial, data_uri, limit)
+        summary = report.to_dict()
+        mlflow.log_dict(summary, "snapshot.json")
+        mlflow.set_tags(
+            {"sail.data_snapshot": report.snapshot, "sail.data_fingerprint": report.fingerprint}
+        )
+        mlflow.log_metrics({f"rows/{name}": count for name, count in report.rows.items()})
+    return summary
+
+
+def validate_data(data_root: Path, report_dir: Path) -> dict:
+    """Great Expectations over every table of the ingested data; raises DataValidationError on a
+    failure, after the HTML report is written and logged (so it is there to read)."""
+    import mlflow
+
+    from model_code.data.ingest import fingerprint, read_snapshot
     from sail.validation import check, validate_prepared_data
 
-    with tracked(pipeline_run_id, "validate_data", {"data_root": data_dir()}):
-        report = validate_prepared_data(data_dir(), Path(report_dir))
+    snapshot = read_snapshot(data_root)
+    with tracked("validate_data", {"snapshot": snapshot.get("snapshot", "unknown")}):
+        report = validate_prepared_data(Path(data_root), Path(report_dir))
         mlflow.log_artifacts(str(report_dir), "data_docs")
         mlflow.log_dict(report.to_dict(), "validation.json")
         for table, counts in report.statistics.items():
             mlflow.log_metric(f"expectations_failed/{table}", counts["failed"])
         check(report)
-        fingerprint = data_fingerprint(data_dir())
-        mlflow.set_tag("sail.data_fingerprint", fingerprint)
-        return {"root": str(data_dir()), "fingerprint": fingerprint, "tables": report.tables}
+        digest = fingerprint(data_root)
+        mlflow.set_tag("sail.data_fingerprint", digest)
+        return {"fingerprint": digest, "tables": report.tables}
 
 
 def train(
-    pipeline_run_id: str,
     preset: str,
     stage: str,
     steps: int,
@@ -88,32 +151,36 @@ def train(
     teacher: Path | None = None,
     negatives: Path | None = None,
 ) -> dict:
-    """One training stage from the previous stage's model, loss curves logged to MLflow."""
+    """One training stage from the previous stage's model, loss curves logged to MLflow. A
+    partial run folder left by a killed attempt is resumed from its last checkpoint."""
     from model_code.training.run import StageInputs, train_stage
+    from model_code.training.trainer import CHECKPOINTS
     from sail.tracking.callback import MlflowTrainingCallback
 
     params = {"preset": preset, "stage": stage, "steps": steps or "stage default"}
-    with tracked(pipeline_run_id, f"train_{stage}", params) as run_id:
+    with tracked(f"train_{stage}", params) as run_id, staged(out_dir, resume=True) as partial:
+        resume = partial if (partial / CHECKPOINTS / "latest").is_file() else None
         mined = json.loads(Path(negatives).read_text()) if negatives else None
         result = train_stage(
             preset,
             stage,
-            Path(out_dir),
+            partial,
             steps=steps or None,
             init=init,
+            resume=resume,
             synthetic=False,
             inputs=StageInputs(teacher=teacher, negatives=mined),
             callbacks=[MlflowTrainingCallback(run_id, stage)],
         )
-        return {
-            "steps": result.steps,
-            "seconds": round(result.seconds, 1),
-            "final_loss": result.final_loss,
-            "model_dir": str(result.model_dir),
-        }
+    return {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "final_loss": result.final_loss,
+        "resumed": resume is not None,
+    }
 
 
-def train_teacher(pipeline_run_id: str, out_path: Path) -> dict:
+def train_teacher(out_path: Path) -> dict:
     """The collaborative ID teacher (BPR on training interactions), with its validation HR@10."""
     import mlflow
 
@@ -123,14 +190,15 @@ def train_teacher(pipeline_run_id: str, out_path: Path) -> dict:
     from sail.tracking.names import metric_name
 
     config = TeacherConfig()
-    with tracked(pipeline_run_id, "train_teacher", vars(config)):
+    with tracked("train_teacher", vars(config)):
         tables = load_movielens()
         began = time.time()
         teacher = train_bpr(
             tables["interactions"], config, item_ids=list(tables["items"]["item_id"])
         )
         seconds = time.time() - began
-        teacher.save(Path(out_path))
+        with staged(out_path) as partial:
+            teacher.save(partial)
         rows = [teacher.user_index[u] for u in tables["sequences"]["user_id"]]
         metrics = score_baseline(
             teacher.score_matrix()[rows], list(teacher.item_ids), tables, "validation"
@@ -140,15 +208,15 @@ def train_teacher(pipeline_run_id: str, out_path: Path) -> dict:
         return metrics
 
 
-def mine_negatives(pipeline_run_id: str, preset: str, stage: str, init: Path, out_path: Path):
+def mine_negatives(preset: str, stage: str, init: Path, out_path: Path) -> dict:
     """The hard negatives of `stage`, mined with the previous stage's model, as JSON."""
     import mlflow
 
     from model_code.training.run import mine_stage_negatives
 
-    with tracked(pipeline_run_id, "mine_negatives", {"preset": preset, "stage": stage}):
+    with tracked("mine_negatives", {"preset": preset, "stage": stage}):
         mined = mine_stage_negatives(preset, stage, init, synthetic=False)
-        Path(out_path).write_text(json.dumps(mined))
+        write_output(out_path, json.dumps(mined))
         summary = {
             f"{name}/{key}": float(result[key])
             for name, result in mined.items()
@@ -158,16 +226,18 @@ def mine_negatives(pipeline_run_id: str, preset: str, stage: str, init: Path, ou
         return summary
 
 
-def evaluate(pipeline_run_id: str, model_dir: Path, report_path: Path) -> dict[str, float]:
-    """Every held-out test metric of the model; a Markdown table is written to `report_path`."""
+def evaluate(model_dir: Path, evaluation_path: Path, report_path: Path) -> dict[str, float]:
+    """Every held-out test metric of the model, as JSON in `evaluation_path` and a Markdown
+    table in `report_path`."""
     from model_code.evaluation.suite import evaluate_model
     from sail.tracking.reports import log_evaluation, markdown_table
 
-    with tracked(pipeline_run_id, "evaluate"):
+    with tracked("evaluate"):
         metrics = evaluate_model(Path(model_dir), split="test")
         table = _by_dataset(metrics)
         log_evaluation(table, "test")
-        Path(report_path).write_text(markdown_table(table, title="Held-out test metrics"))
+        write_output(evaluation_path, json.dumps(metrics, indent=2))
+        write_output(report_path, markdown_table(table, title="Held-out test metrics"))
         return metrics
 
 
@@ -179,7 +249,6 @@ class Registration:
 
 
 def register(
-    pipeline_run_id: str,
     model_dir: Path,
     metrics: dict[str, float],
     fingerprint: str,
@@ -187,18 +256,22 @@ def register(
     primary: tuple[str, ...] = PRIMARY_METRICS,
 ) -> Registration:
     """Log the model as a pyfunc, register a version (alias challenger), then let the gate
-    decide whether it becomes the champion."""
+    decide whether it becomes the champion. A retry of the same pipeline run reuses the version
+    its first attempt registered instead of registering another."""
     import mlflow
 
     from sail.tracking.pyfunc import log_model
-    from sail.tracking.registry import promote_if_not_worse
+    from sail.tracking.registry import promote_if_not_worse, version_of_pipeline_run
     from sail.tracking.registry import register as register_version
 
-    with tracked(pipeline_run_id, "register", {"tolerance": tolerance, "primary": primary}):
-        info = log_model(Path(model_dir))
-        version = register_version(
-            info, pipeline_run_id=pipeline_run_id, data_fingerprint=fingerprint, name=MODEL_NAME
-        )
+    run_id = pipeline_run_id()
+    with tracked("register", {"tolerance": tolerance, "primary": primary}):
+        version = version_of_pipeline_run(MODEL_NAME, run_id)
+        if version is None:
+            info = log_model(Path(model_dir))
+            version = register_version(
+                info, pipeline_run_id=run_id, data_fingerprint=fingerprint, name=MODEL_NAME
+            )
         decision = promote_if_not_worse(MODEL_NAME, version, metrics, list(primary), tolerance)
         mlflow.log_dict(decision.to_dict(), "gate.json")
         mlflow.set_tags({"sail.model_version": version, "sail.gate": decision.promoted})
@@ -214,14 +287,17 @@ def registration_markdown(registration: Registration) -> str:
     )
 
 
-def publish(pipeline_run_id: str, version: str, dim: int) -> dict:
-    """Embed the catalogues with the registered version and publish them to the feature store."""
+def publish(version: str, dim: int) -> dict:
+    """Embed the catalogues (of the input Dataset) with the registered version and publish them
+    to the feature store that $SAIL_FEATURE_STORE or $SAIL_FEAST_CONFIG names."""
     import mlflow
 
     from sail.feature_store.publish import publish as publish_embeddings
+    from sail.feature_store.repo import check_store
     from sail.tracking.pyfunc import model_dir_from_uri
 
-    with tracked(pipeline_run_id, "publish", {"model_version": version, "dim": dim}):
+    with tracked("publish", {"model_version": version, "dim": dim}):
+        check_store()
         model_dir = model_dir_from_uri(f"models:/{MODEL_NAME}/{version}")
         report = publish_embeddings(model_dir, version, dim=dim)
         summary = report.to_dict()
@@ -229,25 +305,37 @@ def publish(pipeline_run_id: str, version: str, dim: int) -> dict:
         return summary
 
 
-def deploy(pipeline_run_id: str, version: str, out_dir: Path) -> dict:
-    """Render (and with a cluster configured, apply) the InferenceService for the version."""
+def deploy(version: str, out_path: Path) -> dict:
+    """Render (and with a cluster configured, apply) the InferenceService for the version; its
+    manifest is written to `out_path`."""
     import mlflow
 
     from sail.deploy.deploy import deploy as deploy_endpoint
 
-    with tracked(pipeline_run_id, "deploy", {"model_version": version}):
-        result = deploy_endpoint(f"models:/{MODEL_NAME}/{version}", version, Path(out_dir))
+    with tracked("deploy", {"model_version": version}):
+        result = deploy_endpoint(f"models:/{MODEL_NAME}/{version}", version, Path.cwd())
         mlflow.log_artifact(str(result.manifest))
-        return {"manifest": str(result.manifest), "serve": result.serve_command}
+        with staged(out_path) as partial:
+            shutil.copyfile(result.manifest, partial)
+        return {"manifest": str(out_path), "serve": result.serve_command}
 
 
-def finish(pipeline_run_id: str, state: str) -> str:
+def finish(state: str) -> str:
     """Close the parent run with the pipeline's final state."""
     from sail.tracking.runs import finish_pipeline_run, start_pipeline_run
+    from sail.tracking.store import ENV_URI, check_reachable
 
+    check_reachable(os.environ.get(ENV_URI, ""))
     status = {"SUCCEEDED": "FINISHED", "CANCELLED": "KILLED"}.get(state.upper(), "FAILED")
-    finish_pipeline_run(start_pipeline_run(pipeline_run_id, {}), status)
+    finish_pipeline_run(start_pipeline_run(pipeline_run_id(), {}), status)
     return status
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _by_dataset(metrics: dict[str, float]) -> dict[str, dict[str, float]]:

@@ -76,6 +76,15 @@ def register(
     return str(version)
 
 
+def version_of_pipeline_run(name: str, pipeline_run_id: str) -> str | None:
+    """The version of `name` that pipeline run `pipeline_run_id` registered, if any."""
+    quoted = pipeline_run_id.replace("'", "\\'")
+    found = mlflow.MlflowClient().search_model_versions(
+        f"name = '{name}' and tags.`{PIPELINE_RUN_TAG}` = '{quoted}'"
+    )
+    return str(max(int(v.version) for v in found)) if found else None
+
+
 def record_metrics(name: str, version: str, metrics: Mapping[str, float]) -> dict[str, float]:
     """Store evaluation metrics on a version as tags `metric.<name>`; returns them by tag name."""
     stored = {}

@@ -49,12 +49,16 @@ def git_commit() -> str | None:
 
 
 def start_pipeline_run(
-    pipeline_run_id: str, params: dict[str, Any], tracking_uri: str | None = None
+    pipeline_run_id: str,
+    params: dict[str, Any],
+    tracking_uri: str | None = None,
+    started: float | None = None,
 ) -> str:
     """Open (or reopen, on a retry) the parent run of a pipeline run; returns its run id.
 
     Tags: `sail.pipeline_run_id`, `sail.role=pipeline` and `sail.git_commit` when known. Params
-    already logged on a reopened run are kept as they are (mlflow params are immutable).
+    already logged on a reopened run are kept as they are (mlflow params are immutable). A new
+    run starts at `started` (epoch seconds, default now).
     """
     configure(tracking_uri)
     client = mlflow.MlflowClient()
@@ -73,7 +77,12 @@ def start_pipeline_run(
         tags = {PIPELINE_RUN_TAG: pipeline_run_id, ROLE_TAG: "pipeline"}
         if commit := git_commit():
             tags[GIT_COMMIT_TAG] = commit
-        run = client.create_run(experiment_id(), tags=tags, run_name=f"pipeline-{pipeline_run_id}")
+        run = client.create_run(
+            experiment_id(),
+            start_time=int(started * 1000) if started is not None else None,
+            tags=tags,
+            run_name=f"pipeline-{pipeline_run_id}",
+        )
     new = [
         Param(str(k), str(v)[:MAX_PARAM_LENGTH])
         for k, v in params.items()
@@ -85,12 +94,17 @@ def start_pipeline_run(
 
 
 @contextmanager
-def step_run(parent_run_id: str, step_name: str, tracking_uri: str | None = None) -> Iterator[str]:
+def step_run(
+    parent_run_id: str,
+    step_name: str,
+    tracking_uri: str | None = None,
+    started: float | None = None,
+) -> Iterator[str]:
     """Open a nested run `step_name` under the parent, active in this process; yields its id.
 
     The run is created with the `mlflow.parentRunId` tag (and the parent's pipeline run id), so
-    it works from any process. It ends FINISHED, FAILED when the block raises, KILLED when
-    interrupted.
+    it works from any process; `started` (epoch seconds, default now) is its start time. It ends
+    FINISHED, FAILED when the block raises, KILLED when interrupted.
     """
     configure(tracking_uri)
     client = mlflow.MlflowClient()
@@ -100,7 +114,10 @@ def step_run(parent_run_id: str, step_name: str, tracking_uri: str | None = None
     for key in (PIPELINE_RUN_TAG, GIT_COMMIT_TAG):
         if key in parent.data.tags:
             tags[key] = parent.data.tags[key]
-    child = client.create_run(parent.info.experiment_id, tags=tags, run_name=step_name)
+    start_time = int(started * 1000) if started is not None else None
+    child = client.create_run(
+        parent.info.experiment_id, start_time=start_time, tags=tags, run_name=step_name
+    )
     run_id = child.info.run_id
     mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None)
     try:

@@ -14,6 +14,7 @@ from model_code.paths import sail_home
 
 EXPERIMENT = "sail-embedding"
 ENV_URI = "MLFLOW_TRACKING_URI"
+REACH_TIMEOUT_S = 10.0
 
 
 def local_tracking_uri(home: Path | None = None) -> str:
@@ -31,6 +32,20 @@ def local_artifact_root(home: Path | None = None) -> Path:
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """The URI to use: the argument, else $MLFLOW_TRACKING_URI, else the local store."""
     return tracking_uri or os.environ.get(ENV_URI) or local_tracking_uri()
+
+
+def check_reachable(uri: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Raise TrackingUnavailable, naming `uri`, when the http(s) tracking server there does not
+    answer within `timeout` seconds (other stores are files or databases: nothing to reach)."""
+    from sail.tracking.server import TrackingUnavailable, answers
+
+    if not uri:
+        raise TrackingUnavailable("no tracking URI given (set MLFLOW_TRACKING_URI)")
+    if urlparse(uri).scheme in ("http", "https") and not answers(uri, timeout):
+        raise TrackingUnavailable(
+            f"the MLflow tracking server at {uri} is not reachable (no answer from {uri}/health "
+            f"within {timeout:g} s); start it or fix {ENV_URI}"
+        )
 
 
 def connect(tracking_uri: str | None = None) -> str:

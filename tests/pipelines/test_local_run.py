@@ -1,23 +1,45 @@
-"""The real pipeline function through kfp.local's SubprocessRunner, on real data prepared small."""
+"""The real pipeline function through kfp.local's SubprocessRunner, in the cluster's shape: data
+enters through the ingest step (the packaged sources, drawings capped small), every step runs in a
+scratch home of its own, and MLflow is a real `mlflow server` on 127.0.0.1."""
 
 import shutil
+import tempfile
+from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 
-from sail.pipeline.local import run_locally
+from model_code.data.movielens import source_dir
+from sail.pipeline.isolation import find_sharing
+from sail.pipeline.local import run_locally, shared_roots
+from sail.tracking.server import local_server
 from sail.tracking.store import configure
+
+LIMIT = 300  # openclipart pairs: enough for every stage's batches, rendered from the session cache
+STEPS = {"ingest_data", "validate_data", "train_teacher", "mine_negatives", "evaluate", "register"}
+STEPS |= {f"train_{s}" for s in ("content1", "content2", "content3", "seq2item", "id2item")}
 
 
 @pytest.fixture
 def fresh_home(prepared_home, tmp_path, monkeypatch):
-    """A SAIL_HOME of this test's own holding a copy of the prepared data, and nothing else."""
+    """An empty SAIL_HOME of this test's own (no data, no stores); the session's render and
+    tower-feature caches."""
     home = tmp_path / "home"
-    shutil.copytree(prepared_home / "data", home / "data")
     monkeypatch.setenv("SAIL_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("SAIL_CACHE_DIR", str(prepared_home / "cache"))
+    for name in ("MLFLOW_TRACKING_URI", "SAIL_FEATURE_STORE", "SAIL_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
     return home
+
+
+def _snapshot(root: Path, name: str, ratings: list[str] = (), items: list[str] = ()) -> Path:
+    """A MovieLens snapshot folder: the packaged files with rows appended."""
+    folder = root / name / "movielens"
+    shutil.copytree(source_dir(), folder)
+    for file, rows in (("ml-100k.inter", ratings), ("ml-100k.item", items)):
+        with (folder / file).open("a") as handle:
+            handle.writelines(f"{row}\n" for row in rows)
+    return root
 
 
 def _step_runs(parent_run_id):
@@ -25,71 +47,97 @@ def _step_runs(parent_run_id):
     return dict(zip(runs["tags.mlflow.runName"], runs["status"], strict=True))
 
 
-def test_whole_pipeline_registers_publishes_and_deploys(fresh_home):
+def _read_back(home: Path, run_id: str) -> dict[str, str]:
+    """The pipeline run's steps and their states, read through a server on the same store."""
+    with local_server(home / "mlflow") as uri:
+        configure(uri)
+        return _step_runs(run_id)
+
+
+def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     from sail.feature_store.query import similar
 
-    run = run_locally("tiny", "quick")
+    audit = tmp_path / "audit"
+    scratch_before = set(Path(tempfile.gettempdir()).glob("sail-step-*"))
+    run = run_locally("tiny", "quick", openclipart_limit=LIMIT, audit_dir=audit)
     assert run.status == "FINISHED" and run.versions == {"champion": "1", "challenger": "1"}
-    configure()
-    steps = _step_runs(run.parent_run_id)
-    expected = {"validate_data", "train_teacher", "mine_negatives", "evaluate", "register"}
-    expected |= {f"train_{s}" for s in ("content1", "content2", "content3", "seq2item", "id2item")}
-    expected |= {"publish", "deploy"}
-    assert set(steps) == expected and set(steps.values()) == {"FINISHED"}
-    assert len(similar("50", 5)) == 5
+    assert run.snapshot == "packaged"
+    assert set(run.step_seconds) == STEPS | {"publish", "deploy"}
+    assert 0 < run.orchestration_seconds < run.seconds
+    assert set(_read_back(fresh_home, run.parent_run_id).values()) == {"FINISHED"}
+    neighbours = similar("50", 5)
+    assert len(neighbours) == 5 and all(n.title for n in neighbours)
     manifests = list(run.pipeline_root.glob("*/deploy-endpoint/manifest"))
     assert manifests and "models:/sail-embedding/1" in manifests[0].read_text()
+    # data entered through the DAG, steps met only through artifacts, services and caches
+    assert not (fresh_home / "data").exists()
+    assert find_sharing(audit, shared_roots()) == []
+    assert len(list(audit.glob("*.json"))) == 14  # every step recorded (finish_run too)
+    assert set(Path(tempfile.gettempdir()).glob("sail-step-*")) == scratch_before
+    assert not list(run.pipeline_root.rglob("*.partial"))
 
 
-def _duplicate_item_id(data):
-    items = data / "movielens" / "items.parquet"
-    frame = pd.read_parquet(items)
-    frame.loc[1, "item_id"] = frame.loc[0, "item_id"]
-    frame.to_parquet(items)
-
-
-def _drop_sequences(data):
-    (data / "movielens" / "sequences.parquet").unlink()
-
-
-def _truncate_an_image(data):
-    image = sorted((data / "openclipart" / "images").glob("*.png"))[0]
-    image.write_bytes(image.read_bytes()[:100])
-
-
-@pytest.mark.parametrize(
-    ("corrupt", "named"),
-    [
-        (_duplicate_item_id, "item_id"),
-        pytest.param(_drop_sequences, "sequences", marks=pytest.mark.slow),
-        pytest.param(_truncate_an_image, "image_decodes", marks=pytest.mark.slow),
-    ],
-)
-def test_corrupted_data_stops_the_run_at_validation(fresh_home, corrupt, named):
-    corrupt(fresh_home / "data")
+def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
+    snapshots = _snapshot(tmp_path / "snapshots", "2026-11-29", items=["1\tA copy\t1995\tDrama"])
     with pytest.raises(RuntimeError, match="validate-data"):
-        run_locally("tiny", "quick")
-    configure()
-    (parent,) = mlflow.search_runs(filter_string="tags.`sail.role` = 'pipeline'").itertuples()
-    assert parent.status == "FAILED"
-    assert _step_runs(parent.run_id) == {"validate_data": "FAILED"}
-    validation = mlflow.artifacts.load_dict(f"runs:/{_validation_run()}/validation.json")
-    assert named in str(validation["failures"])
-    assert mlflow.MlflowClient().search_registered_models() == []
+        run_locally("tiny", "quick", data_uri=str(snapshots), openclipart_limit=LIMIT)
+    with local_server(fresh_home / "mlflow") as uri:
+        configure(uri)
+        (parent,) = mlflow.search_runs(filter_string="tags.`sail.role` = 'pipeline'").itertuples()
+        assert parent.status == "FAILED"
+        assert _step_runs(parent.run_id) == {"ingest_data": "FINISHED", "validate_data": "FAILED"}
+        runs = mlflow.search_runs(filter_string="tags.`sail.step` = 'validate_data'")
+        validation = mlflow.artifacts.load_dict(f"runs:/{runs['run_id'][0]}/validation.json")
+        assert "item_id" in str(validation["failures"])
+        assert mlflow.MlflowClient().search_registered_models() == []
     assert not (fresh_home / "feature_store" / "online.db").exists()
 
 
-def _validation_run() -> str:
-    runs = mlflow.search_runs(filter_string="tags.`sail.step` = 'validate_data'")
-    return runs["run_id"][0]
+def test_bad_arguments_are_refused_before_anything_starts(fresh_home):
+    with pytest.raises(ValueError, match="publish_dim"):
+        run_locally("tiny", "quick", dim=100)
+    with pytest.raises(ValueError, match="data_uri"):
+        run_locally("tiny", "quick", data_uri="nosuchscheme://x")
+    assert not fresh_home.exists()  # no server, no pipeline root
+
+
+@pytest.mark.slow
+def test_retraining_on_appended_data(fresh_home, tmp_path):
+    """A first run on the packaged data, then a scheduled-style run on the newest snapshot: the
+    ratings of MovieLens-100K with newer ones appended (2026, after its last date)."""
+    first = run_locally("tiny", "quick", openclipart_limit=LIMIT)
+    newer = [
+        f"{user}\t{item}\t5\t{1795000000 + user * 60}" for user in range(1, 200) for item in (1, 2)
+    ]
+    snapshots = _snapshot(tmp_path / "snapshots", "2026-11-01")
+    _snapshot(snapshots, "2026-11-29", ratings=newer)
+    second = run_locally("tiny", "quick", data_uri=f"file://{snapshots}", openclipart_limit=LIMIT)
+    assert second.snapshot == "2026-11-29" and first.snapshot == "packaged"
+    assert set(second.step_seconds) >= STEPS
+    with local_server(fresh_home / "mlflow") as uri:
+        configure(uri)
+        assert set(_step_runs(second.parent_run_id).values()) == {"FINISHED"}
+        client = mlflow.MlflowClient()
+        versions = {
+            v.version: v.tags for v in client.search_model_versions("name='sail-embedding'")
+        }
+        assert set(versions) == {"1", "2"}
+        assert versions["1"]["sail.data_fingerprint"] != versions["2"]["sail.data_fingerprint"]
+        ingest = mlflow.search_runs(
+            filter_string=f"tags.`mlflow.parentRunId` = '{second.parent_run_id}' "
+            "and tags.`sail.step` = 'ingest_data'"
+        )
+        assert list(ingest["tags.sail.data_snapshot"]) == ["2026-11-29"]
 
 
 @pytest.mark.slow
 def test_a_worse_second_run_is_challenger_but_not_champion(fresh_home):
     """mini (real weights) first, then tiny (random weights): the gate keeps mini as champion."""
-    first = run_locally("mini", "quick")
+    first = run_locally("mini", "quick", openclipart_limit=LIMIT)
     assert first.versions == {"champion": "1", "challenger": "1"}
-    second = run_locally("tiny", "quick")
+    second = run_locally("tiny", "quick", openclipart_limit=LIMIT)
     assert second.versions == {"champion": "1", "challenger": "2"}
-    tags = mlflow.MlflowClient().get_model_version("sail-embedding", "2").tags
+    with local_server(fresh_home / "mlflow") as uri:
+        configure(uri)
+        tags = mlflow.MlflowClient().get_model_version("sail-embedding", "2").tags
     assert tags["sail.gate"] == "rejected"

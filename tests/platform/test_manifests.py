@@ -30,6 +30,7 @@ from sail.deploy.models import check, model_class_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
+PIPELINE = ROOT / "pipelines" / "sail_pipeline.yaml"
 KUSTOMIZATIONS = ["base", "overlays/local", "overlays/prod"]
 KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl")
 NAMESPACE = "sail-embedding"
@@ -127,6 +128,17 @@ def config_data(objects: list[dict]) -> dict[str, str]:
 
 def secret_data(objects: list[dict], name: str) -> dict[str, str]:
     return one(objects, "Secret", name).get("stringData") or {}
+
+
+def recurring_parameters(objects: list[dict]) -> dict:
+    """The file the CronJob passes with --params-file, read from the ConfigMap mounted there."""
+    [(_, pod, _)] = pod_specs(one(objects, "CronJob", "sail-pipeline-recurring"))
+    (container,) = pod["containers"]
+    path = Path(args_map(container["args"])["--params-file"])
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    data = one(objects, "ConfigMap", volume["configMap"]["name"])["data"]
+    return yaml.safe_load(data[path.name])
 
 
 @pytest.fixture(scope="module", params=KUSTOMIZATIONS)
@@ -414,14 +426,26 @@ def test_recurring_pipeline_cronjob(overlay):
     assert cron["concurrencyPolicy"] == "Forbid"
     assert 0 < cron["startingDeadlineSeconds"] <= 3600  # missed runs are skipped, not caught up
     (container,) = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["command"] + container["args"] == [
-        "sail",
-        "pipeline",
-        "submit",
-        "--host",
-        "$(KFP_HOST)",
-        "--package",
-        "pipelines/sail_pipeline.yaml",
-    ]
+    assert container["command"] == ["sail", "pipeline", "submit"]
+    assert args_map(container["args"]) == {
+        "--host": "$(KFP_HOST)",
+        "--package": "pipelines/sail_pipeline.yaml",
+        "--params-file": "/etc/sail-pipeline/parameters.yaml",
+    }
+    assert isinstance(recurring_parameters(objects), dict)  # the file is mounted there
     assert config_data(objects)["KFP_HOST"].startswith("http://")
     assert cron.get("suspend", False) is (overlay == "overlays/local")
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZATIONS)
+def test_recurring_parameters_fit_the_compiled_pipeline(overlay):
+    from sail.pipeline.arguments import check_arguments, parameters
+
+    known = parameters(PIPELINE)
+    if "sail_home" in known and "data_uri" not in known:
+        pytest.skip(
+            "pipelines/sail_pipeline.yaml predates the pipeline's data_uri parameter (it still has "
+            "sail_home): recompile it from the rewritten pipeline"
+        )
+    listed = recurring_parameters(render(overlay))
+    assert check_arguments(PIPELINE, listed) == listed  # every parameter listed, every one valid

@@ -1,0 +1,23 @@
+"""ingest_data: the run's data sets, from the packaged sources or the newest snapshot of a URI."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Metrics, Output
+
+from components.image import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def ingest_data(
+    data_uri: str, openclipart_limit: int, data: Output[Dataset], metrics: Output[Metrics]
+):
+    """Prepare openclipart and MovieLens into `data` (one folder per data set and
+    `snapshot.json`); `data_uri` "" means the packaged sources, `openclipart_limit` 0 every
+    pair. The snapshot's name and the data fingerprint go into the artifact's metadata."""
+    from sail.pipeline import steps
+    from sail.pipeline.isolation import step_scope
+
+    with step_scope("ingest_data"):
+        summary = steps.ingest_data(data.path, data_uri, openclipart_limit)
+    data.metadata.update({key: summary[key] for key in ("snapshot", "fingerprint", "sources")})
+    for name, count in summary["rows"].items():
+        metrics.log_metric(name.replace("/", "."), count)

@@ -1,0 +1,68 @@
+"""ingest_data: the packaged sources, or the newest snapshot of a data URI, as one Dataset."""
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from kfp import dsl
+
+from components.ingest_data.component import ingest_data
+from model_code.data.movielens import source_dir
+from model_code.data.storage import MissingSourceData
+
+LIMIT = 40
+
+
+def _ingest(artifact, data_uri: str = ""):
+    data, metrics = artifact(dsl.Dataset, "data"), artifact(dsl.Metrics, "metrics")
+    ingest_data.python_func(data_uri, LIMIT, data, metrics)
+    return data, metrics
+
+
+def test_packaged_sources_become_one_fingerprinted_dataset(home, artifact):
+    data, metrics = _ingest(artifact)
+    root = Path(data.path)
+    assert (root / "openclipart" / "pairs.parquet").is_file()
+    assert (root / "movielens" / "sequences.parquet").is_file()
+    assert json.loads((root / "snapshot.json").read_text())["snapshot"] == "packaged"
+    assert data.metadata["snapshot"] == "packaged"
+    assert data.metadata["fingerprint"].startswith("sha256:")
+    assert metrics.metadata["movielens.interactions"] == 100_000
+    assert 0 < metrics.metadata["openclipart.pairs"] <= LIMIT
+    assert not Path(data.path + ".partial").exists()
+    runs = mlflow.search_runs(filter_string="tags.`sail.step` = 'ingest_data'")
+    assert list(runs["tags.sail.data_snapshot"]) == ["packaged"]
+
+
+def _snapshot(root: Path, name: str, extra_rows: list[str]) -> None:
+    """A MovieLens snapshot: the packaged files, with `extra_rows` appended to the ratings."""
+    folder = root / name / "movielens"
+    shutil.copytree(source_dir(), folder)
+    with (folder / "ml-100k.inter").open("a") as ratings:
+        ratings.writelines(f"{row}\n" for row in extra_rows)
+
+
+def test_the_newest_snapshot_of_a_data_uri_is_ingested(home, artifact, tmp_path):
+    snapshots = tmp_path / "snapshots"
+    _snapshot(snapshots, "2026-11-01", [])
+    _snapshot(snapshots, "2026-11-29", ["1\t50\t5\t1795000000"])  # 2026-11-18
+    data, _ = _ingest(artifact, f"file://{snapshots}")
+    assert data.metadata["snapshot"] == "2026-11-29"
+    assert data.metadata["sources"] == {
+        "openclipart": "packaged",
+        "movielens": f"{snapshots / '2026-11-29'}/movielens",
+    }
+    ratings = pd.read_parquet(Path(data.path) / "movielens" / "interactions.parquet")
+    assert len(ratings) == 100_001 and ratings["timestamp"].max() == 1795000000
+
+
+def test_a_data_uri_without_snapshots_is_refused_and_leaves_nothing(home, artifact, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MissingSourceData, match="holds no snapshot"):
+        _ingest(artifact, str(tmp_path / "empty"))
+    with pytest.raises(MissingSourceData, match="no such folder"):
+        _ingest(artifact, str(tmp_path / "missing"))
+    assert not list((tmp_path / "artifacts").glob("data*"))
