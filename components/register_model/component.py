@@ -23,6 +23,7 @@ def register_model(
 
     from sail.pipeline import steps
     from sail.pipeline.isolation import step_scope
+    from sail.pipeline.outputs import write_output
 
     with step_scope("register"):
         registration = steps.register(
@@ -31,6 +32,6 @@ def register_model(
             data.metadata["fingerprint"],
             tolerance,
         )
-    steps.write_output(report.path, steps.registration_markdown(registration))
-    steps.write_output(version, registration.version)
+    write_output(report.path, steps.registration_markdown(registration))
+    write_output(version, registration.version)
     return registration.promoted

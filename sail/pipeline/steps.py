@@ -5,7 +5,7 @@ scratch home of its own, the data from its input Dataset artifact, MLflow reache
 $MLFLOW_TRACKING_URI. It attaches to the pipeline's parent MLflow run by the pipeline run id
 ($SAIL_PIPELINE_RUN_ID: set by the local runner, and on a cluster from the pod's `pipeline/runid`
 label) and records itself as a nested run. Outputs are written under a partial name and renamed
-into place when the step succeeds (`staged`).
+into place when the step succeeds (`sail.pipeline.outputs`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sail.pipeline.outputs import staged, write_output
+
 MODEL_NAME = "sail-embedding"
 PRIMARY_METRICS = ("openclipart/t2i_recall@10", "movielens/hr@10")
 RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
-PARTIAL_SUFFIX = ".partial"
 
 
 class StepEnvironmentError(RuntimeError):
@@ -45,31 +46,6 @@ def exported_model(training_dir: str | Path) -> Path:
     from model_code.training.trainer import MODEL_DIR
 
     return Path(training_dir) / MODEL_DIR
-
-
-@contextmanager
-def staged(path: str | Path, resume: bool = False) -> Iterator[Path]:
-    """An output written under `<path>.partial`, renamed onto `path` only when the block
-    succeeds, so the next step never sees half of it. What an earlier attempt left is removed
-    first; with `resume`, a partial folder is kept for the block to continue from."""
-    target = Path(path)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
-    _remove(target)
-    if not resume:
-        _remove(partial)
-    try:
-        yield partial
-    except BaseException:
-        if not resume:
-            _remove(partial)
-        raise
-    os.replace(partial, target)
-
-
-def write_output(path: str | Path, text: str) -> None:
-    """A text output artifact, written whole or not at all."""
-    with staged(path) as partial:
-        partial.write_text(text)
 
 
 @contextmanager
@@ -329,13 +305,6 @@ def finish(state: str) -> str:
     status = {"SUCCEEDED": "FINISHED", "CANCELLED": "KILLED"}.get(state.upper(), "FAILED")
     finish_pipeline_run(start_pipeline_run(pipeline_run_id(), {}), status)
     return status
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _by_dataset(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
