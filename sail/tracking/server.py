@@ -10,6 +10,7 @@ models and artifacts only through the URI, as pods reach the cluster's server.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from model_code.paths import sail_home
@@ -29,6 +30,7 @@ READY_TIMEOUT_S = 90
 # No telemetry, and no job runner (its worker processes serve GenAI jobs this store never has).
 SERVER_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 STOP_TIMEOUT_S = 20
+PR_SET_PDEATHSIG = 1
 
 
 class TrackingUnavailable(RuntimeError):
@@ -77,6 +79,7 @@ def local_server(root: Path | None = None, port: int | None = None) -> Iterator[
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
             env={**os.environ, **SERVER_ENV},
         )
     try:
@@ -137,6 +140,14 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(group, signal.SIGKILL)
         process.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the server's process, before it runs: SIGTERM when the process that started it dies,
+    however it dies (a SIGKILL, a host's SIGTERM that skips our cleanup), so no server outlives
+    its run. Linux only (prctl PR_SET_PDEATHSIG); elsewhere a no-op."""
+    with suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
