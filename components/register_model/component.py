@@ -31,6 +31,7 @@ def register_model(
             json.loads(Path(evaluation.path).read_text()),
             data.metadata["fingerprint"],
             tolerance,
+            snapshot=data.metadata.get("snapshot"),
         )
     write_output(report.path, steps.registration_markdown(registration))
     write_output(version, registration.version)

@@ -11,7 +11,7 @@ from components.register_model.component import register_model
 
 def _register(artifact, in_run, trained_tiny, run_id, metrics, tolerance=0.01):
     in_run(run_id)
-    data = artifact(dsl.Dataset, "data", fingerprint="sha256:abc")
+    data = artifact(dsl.Dataset, "data", fingerprint="sha256:abc", snapshot="2026-11-29")
     model = artifact(dsl.Model, "model")
     model.uri = str(trained_tiny)
     evaluation = artifact(dsl.Artifact, f"{run_id}.json")
@@ -34,6 +34,7 @@ def test_gate(home, in_run, artifact, trained_tiny):
     assert str(client.get_model_version_by_alias("sail-embedding", "challenger").version) == "2"
     tags = client.get_model_version("sail-embedding", "2").tags
     assert tags["sail.pipeline_run_id"] == "run-2" and tags["sail.data_fingerprint"] == "sha256:abc"
+    assert tags["sail.data_snapshot"] == "2026-11-29"
     within = {"openclipart/t2i_recall@10": 0.295, "movielens/hr@10": 0.05}
     third, _ = _register(artifact, in_run, trained_tiny, "run-3", within)
     assert third == ("3", True)

@@ -230,10 +230,12 @@ def register(
     fingerprint: str,
     tolerance: float,
     primary: tuple[str, ...] = PRIMARY_METRICS,
+    snapshot: str | None = None,
 ) -> Registration:
-    """Log the model as a pyfunc, register a version (alias challenger), then let the gate
-    decide whether it becomes the champion. A retry of the same pipeline run reuses the version
-    its first attempt registered instead of registering another."""
+    """Log the model as a pyfunc, register a version (alias challenger; lineage: the pipeline
+    run, the data fingerprint and `snapshot`), then let the gate decide whether it becomes the
+    champion. A retry of the same pipeline run reuses the version its first attempt registered
+    instead of registering another."""
     import mlflow
 
     from sail.tracking.pyfunc import log_model
@@ -246,7 +248,11 @@ def register(
         if version is None:
             info = log_model(Path(model_dir))
             version = register_version(
-                info, pipeline_run_id=run_id, data_fingerprint=fingerprint, name=MODEL_NAME
+                info,
+                pipeline_run_id=run_id,
+                data_fingerprint=fingerprint,
+                name=MODEL_NAME,
+                tags={"sail.data_snapshot": snapshot} if snapshot else None,
             )
         decision = promote_if_not_worse(MODEL_NAME, version, metrics, list(primary), tolerance)
         mlflow.log_dict(decision.to_dict(), "gate.json")

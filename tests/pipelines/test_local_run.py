@@ -123,6 +123,10 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
         }
         assert set(versions) == {"1", "2"}
         assert versions["1"]["sail.data_fingerprint"] != versions["2"]["sail.data_fingerprint"]
+        assert (versions["1"]["sail.data_snapshot"], versions["2"]["sail.data_snapshot"]) == (
+            "packaged",
+            "2026-11-29",
+        )
         ingest = mlflow.search_runs(
             filter_string=f"tags.`mlflow.parentRunId` = '{second.parent_run_id}' "
             "and tags.`sail.step` = 'ingest_data'"
