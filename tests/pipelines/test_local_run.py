@@ -42,6 +42,20 @@ def _snapshot(root: Path, name: str, ratings: list[str] = (), items: list[str] =
     return root
 
 
+def _new_ratings(users: int, per_user: int, since: int) -> list[str]:
+    """Positive ratings, from `since` on, of movies each of the first `users` users never rated."""
+    rated: dict[str, set[str]] = {}
+    for line in (source_dir() / "ml-100k.inter").read_text().splitlines()[1:]:
+        user, item = line.split("\t")[:2]
+        rated.setdefault(user, set()).add(item)
+    rows = []
+    for user in map(str, range(1, users + 1)):
+        unseen = [str(item) for item in range(1, 1683) if str(item) not in rated[user]]
+        for item in unseen[:per_user]:
+            rows.append(f"{user}\t{item}\t5\t{since + len(rows) * 60}")
+    return rows
+
+
 def _step_runs(parent_run_id):
     runs = mlflow.search_runs(filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
     return dict(zip(runs["tags.mlflow.runName"], runs["status"], strict=True))
@@ -106,9 +120,7 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
     """A first run on the packaged data, then a scheduled-style run on the newest snapshot: the
     ratings of MovieLens-100K with newer ones appended (2026, after its last date)."""
     first = run_locally("tiny", "quick", openclipart_limit=LIMIT)
-    newer = [
-        f"{user}\t{item}\t5\t{1795000000 + user * 60}" for user in range(1, 200) for item in (1, 2)
-    ]
+    newer = _new_ratings(users=200, per_user=2, since=1795000000)  # 2026-11-18 on
     snapshots = _snapshot(tmp_path / "snapshots", "2026-11-01")
     _snapshot(snapshots, "2026-11-29", ratings=newer)
     second = run_locally("tiny", "quick", data_uri=f"file://{snapshots}", openclipart_limit=LIMIT)
