@@ -81,7 +81,8 @@ def timings(parent, steps: list) -> dict:
 
 
 def quality(client, steps: list) -> dict:
-    """`evaluate`'s test metrics by data set, and the champion version's `metric.*` tags."""
+    """`evaluate`'s test metrics by data set (the model's, and the frozen baselines' as
+    "<data set> (frozen baseline)"), and the champion version's `metric.*` tags."""
     from sail.tracking.registry import version_by_alias, version_metrics
 
     table: dict[str, dict[str, float]] = {}
@@ -89,9 +90,10 @@ def quality(client, steps: list) -> dict:
         if step.info.run_name != "evaluate":
             continue
         for key, value in step.data.metrics.items():
-            if key.startswith(TEST_PREFIX) and key.count("/") >= 2:
-                dataset, metric = key[len(TEST_PREFIX) :].split("/", 1)
-                table.setdefault(dataset, {})[metric] = value
+            if key.startswith(TEST_PREFIX) and key.count("/") >= 3:
+                row, dataset, metric = key[len(TEST_PREFIX) :].split("/", 2)
+                label = dataset if row == "model" else f"{dataset} (frozen baseline)"
+                table.setdefault(label, {})[metric] = value
     champion = version_by_alias(MODEL_NAME, "champion")
     return {
         "test_metrics": table,

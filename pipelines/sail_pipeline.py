@@ -95,6 +95,7 @@ def sail_pipeline(
     seq2item_steps: int = 0,
     id2item_steps: int = 0,
     gate_tolerance: float = 0.01,
+    baseline_margin: float = 0.01,
     publish_dim: int = 128,
 ):
     finish = _step(finish_run(), "close the MLflow run", 10 * 60, cached=False, retried=True)
@@ -128,13 +129,14 @@ def sail_pipeline(
             init=seq2item.outputs["model"],
             teacher=teacher.outputs["teacher"],
         )
-        evaluated = evaluate_model(data=data, model=id2item.outputs["model"])
+        evaluated = evaluate_model(preset=preset, data=data, model=id2item.outputs["model"])
         _step(evaluated, "evaluate", HOUR, cached=True, caches=True)
         registered = register_model(
             data=data,
             model=id2item.outputs["model"],
             evaluation=evaluated.outputs["evaluation"],
             tolerance=gate_tolerance,
+            baseline_margin=baseline_margin,
         )
         _step(registered, "register", HOUR // 2, cached=False, retried=True)
         with dsl.If(registered.outputs["Output"] == True, name="promoted"):  # noqa: E712

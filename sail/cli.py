@@ -200,16 +200,34 @@ def serve(ctx: typer.Context):
         serve_main(arguments)
 
 
+def _why_no_champion() -> str:
+    """The registry's account of the champion: why there is none, read from the tracking store
+    ($MLFLOW_TRACKING_URI or the local one) without creating it."""
+    from sail.pipeline.steps import MODEL_NAME
+    from sail.tracking.registry import rejection
+    from sail.tracking.store import ENV_URI, connect, local_tracking_uri
+
+    local = local_tracking_uri()
+    if not os.environ.get(ENV_URI) and not Path(local.removeprefix("sqlite:///")).is_file():
+        return "no tracking store yet: run the pipeline (make run)"
+    connect()
+    return rejection(MODEL_NAME) or "a champion exists but has not been published here"
+
+
 @app.command()
 def similar(
     item: Annotated[str, typer.Option(help="An item id of the catalogues, e.g. MovieLens 50.")],
     k: Annotated[int, typer.Option(help="How many neighbours.")] = 10,
 ):
     """The K items nearest to ITEM in the online feature store (published by the pipeline)."""
+    from sail.feature_store.query import NotPublished
     from sail.feature_store.query import similar as nearest
 
     with user_errors():
-        neighbours = nearest(item, k)
+        try:
+            neighbours = nearest(item, k)
+        except NotPublished as error:
+            raise NotPublished(f"{error} ({_why_no_champion()})") from None
     for rank, neighbour in enumerate(neighbours, 1):
         title = neighbour.title or ""
         typer.echo(f"{rank:>3}  {neighbour.score:.3f}  {neighbour.item_id:<16} {title}")

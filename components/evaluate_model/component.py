@@ -1,4 +1,4 @@
-"""evaluate_model: every held-out test metric of the trained model."""
+"""evaluate_model: the trained model and the frozen baselines on the validation and test splits."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
@@ -8,13 +8,15 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def evaluate_model(
+    preset: str,
     data: Input[Dataset],
     model: Input[Model],
     metrics: Output[Metrics],
     evaluation: Output[Artifact],
     report: Output[Markdown],
 ):
-    """openclipart retrieval and MovieLens next-item metrics; `evaluation` is their JSON."""
+    """openclipart retrieval and MovieLens next-item metrics of the model and of `preset`'s frozen
+    baselines, on validation (the gate decides on it) and test; `evaluation` is their JSON."""
     from pathlib import Path
 
     from sail.pipeline import steps
@@ -22,6 +24,7 @@ def evaluate_model(
 
     with step_scope("evaluate", data.path):
         model_dir = steps.exported_model(model.path)
-        results = steps.evaluate(model_dir, Path(evaluation.path), Path(report.path))
-    for name, value in results.items():
-        metrics.log_metric(name.replace("/", "."), value)
+        results = steps.evaluate(preset, model_dir, Path(evaluation.path), Path(report.path))
+    for split in ("validation", "test"):
+        for name, value in results[split].items():
+            metrics.log_metric(f"{split}.{name.replace('/', '.')}", value)

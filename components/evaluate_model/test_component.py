@@ -9,15 +9,26 @@ from kfp import dsl
 from components.evaluate_model.component import evaluate_model
 
 
-def test_every_held_out_metric_is_reported(data, artifact, trained_tiny):
+def test_model_and_frozen_baselines_on_validation_and_test(data, artifact, trained_tiny):
     model = artifact(dsl.Model, "model")
     model.uri = str(trained_tiny)
     metrics, evaluation = artifact(dsl.Metrics, "metrics"), artifact(dsl.Artifact, "eval.json")
     report = artifact(dsl.Markdown, "report.md")
-    evaluate_model.python_func(data, model, metrics, evaluation, report)
+    evaluate_model.python_func("tiny", data, model, metrics, evaluation, report)
     results = json.loads(Path(evaluation.path).read_text())
-    assert {"openclipart/t2i_recall@10", "movielens/hr@10"} <= set(results)
-    assert all(0 <= v <= 1 for k, v in results.items() if "recall" in k or "hr@" in k)
-    assert "t2i_recall@10" in Path(report.path).read_text()
+    assert set(results) == {"validation", "test", "baselines"}
+    assert set(results["baselines"]) == {"validation", "test"}
+    primary = {"openclipart/t2i_recall@10", "movielens/hr@10"}
+    for figures in (results["validation"], results["test"], *results["baselines"].values()):
+        assert primary <= set(figures)
+        assert all(0 <= v <= 1 for k, v in figures.items() if "recall" in k or "hr@" in k)
+    # the MovieLens baseline is the real frozen MiniLM: well above chance (10 of 1,682 items)
+    assert results["baselines"]["validation"]["movielens/hr@10"] > 3 * 10 / 1682
+    text = Path(report.path).read_text()
+    assert "Validation split" in text and "frozen baselines / movielens" in text
+    assert (
+        metrics.metadata["validation.openclipart.t2i_recall@10"]
+        == (results["validation"]["openclipart/t2i_recall@10"])
+    )
     (run,) = mlflow.search_runs(filter_string="tags.`sail.step` = 'evaluate'").itertuples()
     assert run.status == "FINISHED"

@@ -12,25 +12,29 @@ def register_model(
     model: Input[Model],
     evaluation: Input[Artifact],
     tolerance: float,
+    baseline_margin: float,
     report: Output[Markdown],
     version: dsl.OutputPath(str),
 ) -> bool:
     """The new version (output `version`) always gets `challenger`; `champion` moves to it, and
-    the step returns True, only if no primary metric is worse than the champion's by more than
-    `tolerance`. (A bool return, not a NamedTuple: kfp.local resolves conditions on it.)"""
+    the step returns True, only if on the validation split every primary metric beats the
+    frozen baseline by `baseline_margin` and is not worse than the champion's (on this data) by
+    more than `tolerance`. (A bool return, not a NamedTuple: kfp.local resolves conditions on
+    it.)"""
     import json
     from pathlib import Path
 
     from sail.pipeline import steps
     from sail.pipeline.isolation import step_scope
     from sail.pipeline.outputs import write_output
+    from sail.tracking.gate import GatePolicy
 
-    with step_scope("register"):
+    with step_scope("register", data.path):
         registration = steps.register(
             steps.exported_model(model.path),
             json.loads(Path(evaluation.path).read_text()),
             data.metadata["fingerprint"],
-            tolerance,
+            GatePolicy(baseline_margin=baseline_margin, tolerance=tolerance),
             snapshot=data.metadata.get("snapshot"),
         )
     write_output(report.path, steps.registration_markdown(registration))

@@ -47,18 +47,28 @@ def frozen_ridge_baseline(
 ) -> dict:
     """The frozen-encoder baseline: pooled vision-tower features mapped into the frozen text
     space by ridge regression fitted on the train split, evaluated on the test split."""
+    return ridge_report(embedder, fit_ridge(embedder, train, alpha), test, ks)
 
-    def text_vectors(frame):
-        captions = [caption_of(item) for item in openclipart_items(frame)]
-        instruction = _instructions("content2", "openclipart")["query"]
-        return embedder.embed(captions, side="query", instruction=instruction).vectors
 
-    ridge = Ridge(alpha=alpha).fit(image_features(embedder, train), text_vectors(train))
-    mapped = ridge.predict(image_features(embedder, test))
+def fit_ridge(embedder: Embedder, train: pd.DataFrame, alpha: float = 10.0) -> Ridge:
+    """Ridge regression from pooled vision-tower features to the frozen caption vectors."""
+    return Ridge(alpha=alpha).fit(image_features(embedder, train), caption_vectors(embedder, train))
+
+
+def ridge_report(embedder: Embedder, ridge: Ridge, pairs: pd.DataFrame, ks=(1, 5, 10)) -> dict:
+    """Text<->image recall with each drawing represented by its ridge-mapped vision features."""
+    mapped = ridge.predict(image_features(embedder, pairs))
     mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
     return cross_modal_report(
-        text_vectors(test), mapped.astype(np.float32), _fitting(ks, len(test))
+        caption_vectors(embedder, pairs), mapped.astype(np.float32), _fitting(ks, len(pairs))
     )
+
+
+def caption_vectors(embedder: Embedder, pairs: pd.DataFrame) -> np.ndarray:
+    """Each pair's caption as a query, with the instruction its data set trains with."""
+    captions = [caption_of(item) for item in openclipart_items(pairs)]
+    instruction = _instructions("content2", "openclipart")["query"]
+    return embedder.embed(captions, side="query", instruction=instruction, progress=False).vectors
 
 
 @torch.inference_mode()
@@ -133,15 +143,24 @@ def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test"
 
 def evaluate_model(model_dir, split: str = "test") -> dict:
     """Every held-out metric of an exported model (its trained sequence pooler included)."""
+    return evaluate_splits(model_dir, (split,))[split]
+
+
+def evaluate_splits(model_dir, splits=("validation", "test")) -> dict[str, dict]:
+    """`evaluate_model` on each split, the model loaded once: {split: metrics}."""
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
 
-    if split not in ("validation", "test"):
-        raise ValueError(f"split must be 'validation' or 'test', got {split!r}")
+    unknown = [split for split in splits if split not in ("validation", "test")]
+    if unknown:
+        raise ValueError(f"split must be 'validation' or 'test', got {unknown[0]!r}")
     embedder = Embedder.from_pretrained(model_dir)
     embedder.model.cache_tower_features(feature_cache_dir())
-    pairs = load_openclipart(split=split)
-    metrics = {f"openclipart/{k}": v for k, v in openclipart_retrieval(embedder, pairs).items()}
-    ml = movielens_next_item(embedder, load_movielens(), split)
-    metrics.update({f"movielens/{k}": v for k, v in ml.items()})
-    return metrics
+    pairs, tables = load_openclipart(), load_movielens()
+    figures = {}
+    for split in splits:
+        retrieval = openclipart_retrieval(embedder, pairs[pairs["split"] == split])
+        metrics = {f"openclipart/{k}": v for k, v in retrieval.items()}
+        ml = movielens_next_item(embedder, tables, split)
+        figures[split] = metrics | {f"movielens/{k}": v for k, v in ml.items()}
+    return figures

@@ -94,6 +94,8 @@ def _range_problems(arguments: dict) -> list[str]:
     problems += [f"{n}: {arguments[n]} is negative" for n in counts if arguments.get(n, 0) < 0]
     if not 0 <= arguments.get("gate_tolerance", 0) < 1:
         problems.append(f"gate_tolerance: {arguments['gate_tolerance']} is not in [0, 1)")
+    if not -1 < arguments.get("baseline_margin", 0) < 1:
+        problems.append(f"baseline_margin: {arguments['baseline_margin']} is not in (-1, 1)")
     if "publish_dim" in arguments and preset in PRESETS:
         try:
             load_preset(preset).check_dim(arguments["publish_dim"])

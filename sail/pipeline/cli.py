@@ -28,7 +28,12 @@ ParamsFile = Annotated[
 def run(
     preset: Annotated[str, typer.Option(help="Model preset.")] = "mini",
     quick: Annotated[bool, typer.Option(help="The quick profile: 2 steps a stage.")] = False,
-    tolerance: Annotated[float, typer.Option(help="Champion gate tolerance.")] = 0.01,
+    tolerance: Annotated[
+        float, typer.Option(help="How much worse than the champion a new version may be.")
+    ] = 0.01,
+    baseline_margin: Annotated[
+        float, typer.Option(help="By how much a new version must beat the frozen baselines.")
+    ] = 0.01,
     dim: Annotated[
         int | None, typer.Option(help="Matryoshka size published to Feast (default 128).")
     ] = None,
@@ -47,7 +52,13 @@ def run(
     profile = "quick" if quick else "full"
     with user_errors():
         result = run_locally(
-            preset, profile, tolerance, dim, data_uri=data_uri, openclipart_limit=openclipart_limit
+            preset,
+            profile,
+            tolerance,
+            dim,
+            data_uri=data_uri,
+            openclipart_limit=openclipart_limit,
+            baseline_margin=baseline_margin,
         )
     typer.echo(describe(result))
 

@@ -42,6 +42,8 @@ class LocalRun:
     versions: dict[str, str | None] = field(default_factory=dict)
     snapshot: str | None = None
     tracking_uri: str = ""
+    gate: str | None = None  # this run's version and the gate's verdict with its reason
+    no_champion: str | None = None  # why there is no champion, when there is none
 
     @property
     def orchestration_seconds(self) -> float:
@@ -56,6 +58,7 @@ def pipeline_arguments(
     dim: int | None,
     data_uri: str = "",
     openclipart_limit: int = 0,
+    baseline_margin: float = 0.01,
 ) -> dict:
     """The pipeline's full parameter set for a profile, checked before anything runs. `dim` (the
     Matryoshka size published to Feast) defaults to 128, or the preset's largest if smaller."""
@@ -72,6 +75,7 @@ def pipeline_arguments(
         "data_uri": data_uri,
         "openclipart_limit": openclipart_limit,
         "gate_tolerance": tolerance,
+        "baseline_margin": baseline_margin,
         "publish_dim": dim or min(128, load_preset(preset).embed_dim),
         **{f"{stage}_steps": count for stage, count in PROFILES[profile].items()},
     }
@@ -86,6 +90,7 @@ def run_locally(
     *,
     data_uri: str = "",
     openclipart_limit: int = 0,
+    baseline_margin: float = 0.01,
     audit_dir: Path | None = None,
 ) -> LocalRun:
     """Run the whole pipeline here against the tracking server $MLFLOW_TRACKING_URI names, else a
@@ -97,7 +102,9 @@ def run_locally(
     from pipelines.sail_pipeline import sail_pipeline
     from sail.tracking.server import tracking_service
 
-    arguments = pipeline_arguments(preset, profile, tolerance, dim, data_uri, openclipart_limit)
+    arguments = pipeline_arguments(
+        preset, profile, tolerance, dim, data_uri, openclipart_limit, baseline_margin
+    )
     root = pipeline_root()
     root.mkdir(parents=True, exist_ok=True)
     run_id = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -172,7 +179,8 @@ def summarize(tracking_uri: str, run_id: str, root: Path, seconds: float) -> Loc
     """The pipeline run in the MLflow store: its steps' times, snapshot and the model aliases."""
     import mlflow
 
-    from sail.tracking.registry import version_by_alias
+    from sail.pipeline.steps import MODEL_NAME
+    from sail.tracking.registry import rejection, version_by_alias, version_of_pipeline_run
     from sail.tracking.runs import PIPELINE_RUN_TAG, ROLE_TAG
     from sail.tracking.store import configure, experiment_id
 
@@ -205,7 +213,14 @@ def summarize(tracking_uri: str, run_id: str, root: Path, seconds: float) -> Loc
             ),
             None,
         )
-    run.versions = {alias: version_by_alias("sail-embedding", alias) for alias in ALIASES}
+    run.versions = {alias: version_by_alias(MODEL_NAME, alias) for alias in ALIASES}
+    version = version_of_pipeline_run(MODEL_NAME, run_id)
+    if version is not None:
+        tags = mlflow.MlflowClient().get_model_version(MODEL_NAME, version).tags
+        run.gate = (
+            f"v{version} {tags.get('sail.gate', 'not judged')}: {tags.get('sail.gate.reason')}"
+        )
+    run.no_champion = rejection(MODEL_NAME)
     return run
 
 
@@ -223,6 +238,10 @@ def describe(run: LocalRun) -> str:
         "model sail-embedding: "
         + ", ".join(f"{alias} v{version}" for alias, version in run.versions.items() if version)
     )
+    if run.gate:
+        lines.append(f"gate: {run.gate}")
+    if run.no_champion:
+        lines.append(f"no champion, so nothing was published or deployed: {run.no_champion}")
     lines.append(f"artifacts: {run.pipeline_root}")
     lines.append(f"MLflow: {run.tracking_uri} during the run; afterwards `make ui` (port 5000)")
     lines.append("serve the champion: make serve;  nearest items: sail similar --item 50")

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sail.pipeline.outputs import staged, write_output
+from sail.tracking.gate import GatePolicy
 
 MODEL_NAME = "sail-embedding"
-PRIMARY_METRICS = ("openclipart/t2i_recall@10", "movielens/hr@10")
 RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
 
 
@@ -202,19 +202,26 @@ def mine_negatives(preset: str, stage: str, init: Path, out_path: Path) -> dict:
         return summary
 
 
-def evaluate(model_dir: Path, evaluation_path: Path, report_path: Path) -> dict[str, float]:
-    """Every held-out test metric of the model, as JSON in `evaluation_path` and a Markdown
-    table in `report_path`."""
-    from model_code.evaluation.suite import evaluate_model
+def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: Path) -> dict:
+    """The model and the frozen baselines of `preset` on the validation split (what the gate
+    decides on) and the test split (reported beside it); JSON in `evaluation_path`
+    ({"validation", "test", "baselines": {"validation", "test"}}), Markdown in `report_path`."""
+    from model_code.evaluation.baselines import frozen_baselines
+    from model_code.evaluation.suite import evaluate_splits
     from sail.tracking.reports import log_evaluation, markdown_table
 
-    with tracked("evaluate"):
-        metrics = evaluate_model(Path(model_dir), split="test")
-        table = _by_dataset(metrics)
-        log_evaluation(table, "test")
-        write_output(evaluation_path, json.dumps(metrics, indent=2))
-        write_output(report_path, markdown_table(table, title="Held-out test metrics"))
-        return metrics
+    with tracked("evaluate", {"preset": preset, "decides_on": "validation"}):
+        figures = evaluate_splits(Path(model_dir))
+        baselines = frozen_baselines(preset)
+        report = []
+        for split, metrics in figures.items():
+            table = {"model": metrics, "frozen baselines": baselines[split]}
+            log_evaluation(table, split)
+            report.append(markdown_table(_by_metric(table), title=f"{split.title()} split"))
+        evaluation = {**figures, "baselines": baselines}
+        write_output(evaluation_path, json.dumps(evaluation, indent=2))
+        write_output(report_path, "\n".join(report))
+        return evaluation
 
 
 @dataclass
@@ -226,24 +233,25 @@ class Registration:
 
 def register(
     model_dir: Path,
-    metrics: dict[str, float],
+    evaluation: dict,
     fingerprint: str,
-    tolerance: float,
-    primary: tuple[str, ...] = PRIMARY_METRICS,
+    policy: GatePolicy,
     snapshot: str | None = None,
 ) -> Registration:
     """Log the model as a pyfunc, register a version (alias challenger; lineage: the pipeline
-    run, the data fingerprint and `snapshot`), then let the gate decide whether it becomes the
-    champion. A retry of the same pipeline run reuses the version its first attempt registered
-    instead of registering another."""
+    run, the data fingerprint and `snapshot`), then let the gate decide on the validation
+    metrics whether it becomes the champion (re-measuring the champion on this data when its
+    figures are from other data). A retry of the same pipeline run reuses the version its first
+    attempt registered instead of registering another."""
     import mlflow
 
     from sail.tracking.pyfunc import log_model
-    from sail.tracking.registry import promote_if_not_worse, version_of_pipeline_run
+    from sail.tracking.registry import gate, version_of_pipeline_run
     from sail.tracking.registry import register as register_version
 
     run_id = pipeline_run_id()
-    with tracked("register", {"tolerance": tolerance, "primary": primary}):
+    params = {"baseline_margin": policy.baseline_margin, "tolerance": policy.tolerance}
+    with tracked("register", {**params, "primary": policy.primary, "decides_on": "validation"}):
         version = version_of_pipeline_run(MODEL_NAME, run_id)
         if version is None:
             info = log_model(Path(model_dir))
@@ -254,10 +262,25 @@ def register(
                 name=MODEL_NAME,
                 tags={"sail.data_snapshot": snapshot} if snapshot else None,
             )
-        decision = promote_if_not_worse(MODEL_NAME, version, metrics, list(primary), tolerance)
+        decision = gate(MODEL_NAME, version, evaluation, fingerprint, policy, _measure_validation)
         mlflow.log_dict(decision.to_dict(), "gate.json")
-        mlflow.set_tags({"sail.model_version": version, "sail.gate": decision.promoted})
+        verdict = "promoted" if decision.promoted else "rejected"
+        mlflow.set_tags(
+            {
+                "sail.model_version": version,
+                "sail.gate": verdict,
+                "sail.gate.reason": decision.reason[:5000],
+            }
+        )
         return Registration(version, decision.promoted, decision.reason)
+
+
+def _measure_validation(version: str) -> dict[str, float]:
+    """A registered version's validation metrics on this step's data."""
+    from model_code.evaluation.suite import evaluate_model
+    from sail.tracking.pyfunc import model_dir_from_uri
+
+    return evaluate_model(model_dir_from_uri(f"models:/{MODEL_NAME}/{version}"), "validation")
 
 
 def registration_markdown(registration: Registration) -> str:
@@ -313,9 +336,11 @@ def finish(state: str) -> str:
     return status
 
 
-def _by_dataset(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
-    table: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        dataset, name = key.split("/", 1)
-        table.setdefault(dataset, {})[name] = value
-    return table
+def _by_metric(table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Rows "<model> / <data set>" with the data set's metrics as columns (short headers)."""
+    rows: dict[str, dict[str, float]] = {}
+    for model, metrics in table.items():
+        for key, value in metrics.items():
+            dataset, name = key.split("/", 1)
+            rows.setdefault(f"{model} / {dataset}", {})[name] = value
+    return rows

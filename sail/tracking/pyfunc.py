@@ -174,7 +174,13 @@ def model_dir_from_uri(
             )
         )
     except MlflowException as error:
-        raise ModelUriError(f"cannot resolve model URI {uri!r}: {error.message}") from error
+        message = f"cannot resolve model URI {uri!r}: {error.message}"
+        if parsed.scheme == "models" and "@" in parsed.netloc + parsed.path:
+            from sail.tracking.registry import rejection
+
+            name = (parsed.netloc + parsed.path).strip("/").split("@", 1)[0]
+            message += f" ({rejection(name) or 'the alias exists'})"
+        raise ModelUriError(message) from error
     if (root / CONFIG_FILE).is_file():
         return root
     return _artifact_folder(root, uri)

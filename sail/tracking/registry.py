@@ -1,19 +1,20 @@
 """The model registry: versions with lineage tags, the `challenger` and `champion` aliases, and
-the gate that promotes a version to champion only when it is not worse on the primary metrics.
+the gate (`sail.tracking.gate`) that moves `champion` only to a version that beats the frozen
+baselines and is not worse than the champion, on validation metrics of the same data.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from sail.tracking import runs
+from sail.tracking.gate import DEFAULT_POLICY, GateDecision, GatePolicy, decide
 from sail.tracking.names import metric_name, numeric
 from sail.tracking.runs import GIT_COMMIT_TAG, PIPELINE_RUN_TAG
 from sail.tracking.store import connect
@@ -25,24 +26,7 @@ METRIC_TAG = "metric."
 DATA_TAG = "sail.data_fingerprint"
 PARENT_TAG = "sail.parent_model"
 GATE_TAG = "sail.gate"
-
-
-@dataclass
-class GateDecision:
-    """The gate's verdict on one version against the champion (None when there was none).
-
-    `challenger` and `champion` hold `version` and `metrics`; `deltas` is challenger minus
-    champion for each primary metric both have.
-    """
-
-    promoted: bool
-    reason: str
-    challenger: dict[str, Any]
-    champion: dict[str, Any] | None
-    deltas: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+EVALUATED_ON_TAG = "sail.evaluated_on"
 
 
 def register(
@@ -118,77 +102,108 @@ def version_by_alias(name: str, alias: str) -> str | None:
         raise
 
 
-def promote_if_not_worse(
+def gate(
     name: str,
     version: str,
-    metrics: Mapping[str, float],
-    primary: Sequence[str],
-    tolerance: float = 0.0,
+    evaluation: Mapping[str, Mapping[str, float]],
+    data_fingerprint: str,
+    policy: GatePolicy = DEFAULT_POLICY,
+    evaluate_champion: Callable[[str], Mapping[str, float]] | None = None,
     tracking_uri: str | None = None,
 ) -> GateDecision:
-    """Record `metrics` on the version, then move `champion` to it when there is no champion or
-    every primary metric (higher is better) satisfies new >= champion - tolerance.
+    """Record the version's metrics, then move `champion` to it only when the gate's rule
+    (`sail.tracking.gate`) passes on the validation metrics of `data_fingerprint`.
 
-    Otherwise the champion stays and the reason names each worse metric and by how much. A
-    primary metric the champion never recorded is not compared (the reason says so). The
-    decision is tagged on the version: `sail.gate` = promoted | rejected, `sail.gate.reason`,
-    `sail.gate.champion` (the champion it was compared with).
+    `evaluation` holds `validation` and `test` metrics and the frozen `baselines` of both
+    splits (what the evaluate step writes). When the champion's validation figures are not from
+    this data (another snapshot, or none recorded), `evaluate_champion(version)` measures it on
+    the current validation data first; without it, the gate refuses. After moving the alias it
+    checks again: when another version took it meanwhile, the better of the two on this data
+    keeps it. The decision is tagged on the version (`sail.gate`, `sail.gate.reason`,
+    `sail.gate.champion`).
     """
     connect(tracking_uri)
     version = str(version)
-    if not primary:
-        raise ValueError("the gate needs at least one primary metric")
-    if tolerance < 0 or math.isnan(tolerance):
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    missing = [m for m in primary if m not in metrics]
-    if missing:
-        raise ValueError(f"{name} v{version}: primary metric(s) {missing} not in the metrics given")
     client = mlflow.MlflowClient()
     client.get_model_version(name, version)  # raises when the version does not exist
-    new = record_metrics(name, version, metrics)
-    challenger = {"version": version, "metrics": new}
-    champion_version = version_by_alias(name, CHAMPION)
-    if champion_version is None:
-        decision = GateDecision(True, "no champion yet", challenger, None)
-    elif champion_version == version:
-        old = version_metrics(name, version)
-        champion = {"version": version, "metrics": old}
-        decision = GateDecision(True, f"v{version} is already the champion", challenger, champion)
+    rule = replace(policy, primary=tuple(metric_name(m) for m in policy.primary))
+    candidate = {metric_name(k): v for k, v in evaluation["validation"].items()}
+    baselines = {metric_name(k): v for k, v in evaluation["baselines"]["validation"].items()}
+    for split in ("validation", "test"):
+        record_metrics(name, version, {f"{split}/{k}": v for k, v in evaluation[split].items()})
+    client.set_model_version_tag(name, version, EVALUATED_ON_TAG, data_fingerprint)
+    holder = version_by_alias(name, CHAMPION)
+    if holder == version:
+        decision = GateDecision(True, f"v{version} is already the champion", champion=version)
     else:
-        champion = {"version": champion_version, "metrics": version_metrics(name, champion_version)}
-        decision = _compare(challenger, champion, primary, tolerance)
+        champion = None
+        if holder is not None:  # unknown figures compare as missing, never as no champion
+            champion = _champion_figures(name, holder, data_fingerprint, evaluate_champion) or {}
+        decision = decide(candidate, baselines, champion, holder, rule)
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
+        winner = _settle(name, version, candidate, data_fingerprint, rule.primary)
+        if winner != version:
+            decision = GateDecision(
+                False,
+                f"refused: v{winner} took the champion alias meanwhile and is better on this data",
+                decision.checks,
+                winner,
+            )
     client.set_model_version_tag(
         name, version, GATE_TAG, "promoted" if decision.promoted else "rejected"
     )
-    client.set_model_version_tag(name, version, f"{GATE_TAG}.reason", decision.reason)
-    client.set_model_version_tag(name, version, f"{GATE_TAG}.champion", champion_version or "none")
+    client.set_model_version_tag(name, version, f"{GATE_TAG}.reason", decision.reason[:5000])
+    client.set_model_version_tag(name, version, f"{GATE_TAG}.champion", holder or "none")
     return decision
 
 
-def _compare(
-    challenger: dict[str, Any], champion: dict[str, Any], primary: Sequence[str], tolerance: float
-) -> GateDecision:
-    """The not-worse rule over the primary metrics, with the reason spelled out."""
-    deltas, worse, unknown = {}, [], []
-    for metric in primary:
-        key = metric_name(metric)
-        new = challenger["metrics"][key]
-        old = champion["metrics"].get(key)
-        if old is None:
-            unknown.append(metric)
-            continue
-        deltas[metric] = new - old
-        if not new >= old - tolerance:  # NaN counts as worse
-            worse.append(
-                f"{metric} {new:.4f} < champion v{champion['version']} {old:.4f} "
-                f"(delta {new - old:+.4f}, tolerance {tolerance:g})"
-            )
-    note = f"; not compared (champion has no value): {', '.join(unknown)}" if unknown else ""
-    if worse:
-        reason = "worse than the champion: " + "; ".join(worse) + note
-        return GateDecision(False, reason, challenger, champion, deltas)
-    compared = ", ".join(f"{m} {d:+.4f}" for m, d in deltas.items()) or "nothing comparable"
-    reason = f"not worse than champion v{champion['version']} ({compared})" + note
-    return GateDecision(True, reason, challenger, champion, deltas)
+def validation_metrics(name: str, version: str, data_fingerprint: str) -> dict[str, float] | None:
+    """The version's validation metrics when they were measured on `data_fingerprint`."""
+    tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
+    if tags.get(EVALUATED_ON_TAG) != data_fingerprint:
+        return None
+    prefix = METRIC_TAG + "validation/"
+    return {k[len(prefix) :]: float(v) for k, v in tags.items() if k.startswith(prefix)} or None
+
+
+def rejection(name: str) -> str | None:
+    """Why there is no champion: the latest version's gate reason; None when there is one."""
+    if version_by_alias(name, CHAMPION) is not None:
+        return None
+    try:
+        versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        return f"no version of {name} is registered yet"
+    latest = max(versions, key=lambda v: int(v.version))
+    reason = latest.tags.get(f"{GATE_TAG}.reason", "the gate has not judged it")
+    return f"{name} has no champion: version {latest.version} was not promoted: {reason}"
+
+
+def _champion_figures(name, holder, data_fingerprint, evaluate_champion):
+    """The champion's validation metrics on this data: recorded, else measured now."""
+    recorded = validation_metrics(name, holder, data_fingerprint)
+    if recorded is not None or evaluate_champion is None:
+        return recorded
+    measured = {metric_name(k): v for k, v in evaluate_champion(holder).items()}
+    record_metrics(name, holder, {f"validation/{k}": v for k, v in measured.items()})
+    mlflow.MlflowClient().set_model_version_tag(name, holder, EVALUATED_ON_TAG, data_fingerprint)
+    return measured
+
+
+def _settle(name, version, candidate, data_fingerprint, primary) -> str:
+    """Re-check after moving the alias: a racer that took it keeps it only when it is better on
+    this data (primary metrics in order, then the higher version); returns the champion."""
+    mine = (*[candidate[m] for m in primary], int(version))
+    for _ in range(3):
+        holder = version_by_alias(name, CHAMPION)
+        if holder in (None, version):
+            return version
+        figures = validation_metrics(name, holder, data_fingerprint) or {}
+        theirs = (*[figures.get(m, -math.inf) for m in primary], int(holder))
+        if theirs > mine:
+            return holder
+        mlflow.MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    return version_by_alias(name, CHAMPION) or version

@@ -153,7 +153,11 @@ def fake_pipeline_run(uri: str, run_id: str, status: str = "FINISHED") -> str:
         with step_run(parent, step, tracking_uri=uri):
             if step == "evaluate":
                 mlflow.log_metrics(
-                    {"test/openclipart/t2i_recall_10": 0.25, "test/movielens/hr_10": 0.03}
+                    {
+                        "test/model/openclipart/t2i_recall_10": 0.25,
+                        "test/model/movielens/hr_10": 0.03,
+                        "test/frozen baselines/movielens/hr_10": 0.04,
+                    }
                 )
             if step == "publish":
                 summary = {"model_version": "1", "seconds": 2.0, "seconds/feast": 0.5}
@@ -186,6 +190,7 @@ def test_pipeline_suite_reads_the_latest_finished_run(tracking_uri):
     assert result["quality"]["test_metrics"] == {
         "openclipart": {"t2i_recall_10": 0.25},
         "movielens": {"hr_10": 0.03},
+        "movielens (frozen baseline)": {"hr_10": 0.04},
     }
     assert result["quality"]["champion"] == {
         "version": str(version.version),

@@ -39,6 +39,7 @@ DEFAULTS = {
     "seq2item_steps": 0,
     "id2item_steps": 0,
     "gate_tolerance": 0.01,
+    "baseline_margin": 0.01,
     "publish_dim": 128,
 }
 
@@ -235,7 +236,7 @@ def test_data_uri_may_be_a_path_or_a_protocol_fsspec_knows(packages, data_uri):
 
 BAD = [
     ({"presett": "tiny"}, r"presett: no such parameter \(did you mean 'preset'\?\)"),
-    ({"zzz": 1}, "zzz: no such parameter .known: content1_steps, content2_steps"),
+    ({"zzz": 1}, "zzz: no such parameter .known: baseline_margin, content1_steps"),
     ({"content1_steps": True}, r"content1_steps: True \(bool\) is not NUMBER_INTEGER"),
     ({"content1_steps": 1.5}, r"content1_steps: 1.5 \(float\) is not NUMBER_INTEGER"),
     ({"publish_dim": "128"}, r"publish_dim: '128' \(str\) is not NUMBER_INTEGER"),

@@ -16,6 +16,9 @@ from sail.tracking.server import local_server
 from sail.tracking.store import configure
 
 LIMIT = 300  # openclipart pairs: enough for every stage's batches, rendered from the session cache
+OPEN = (
+    -0.99
+)  # a baseline margin that lets the 2-step models through, to exercise publish and deploy
 STEPS = {"ingest_data", "validate_data", "train_teacher", "mine_negatives", "evaluate", "register"}
 STEPS |= {f"train_{s}" for s in ("content1", "content2", "content3", "seq2item", "id2item")}
 
@@ -73,9 +76,11 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
 
     audit = tmp_path / "audit"
     scratch_before = set(Path(tempfile.gettempdir()).glob("sail-step-*"))
-    run = run_locally("tiny", "quick", openclipart_limit=LIMIT, audit_dir=audit)
+    run = run_locally(
+        "tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN, audit_dir=audit
+    )
     assert run.status == "FINISHED" and run.versions == {"champion": "1", "challenger": "1"}
-    assert run.snapshot == "packaged"
+    assert run.snapshot == "packaged" and run.gate.startswith("v1 promoted: promoted (no champion")
     assert set(run.step_seconds) == STEPS | {"publish", "deploy"}
     assert 0 < run.orchestration_seconds < run.seconds
     assert set(_read_back(fresh_home, run.parent_run_id).values()) == {"FINISHED"}
@@ -119,11 +124,17 @@ def test_bad_arguments_are_refused_before_anything_starts(fresh_home):
 def test_retraining_on_appended_data(fresh_home, tmp_path):
     """A first run on the packaged data, then a scheduled-style run on the newest snapshot: the
     ratings of MovieLens-100K with newer ones appended (2026, after its last date)."""
-    first = run_locally("tiny", "quick", openclipart_limit=LIMIT)
+    first = run_locally("tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
     newer = _new_ratings(users=200, per_user=2, since=1795000000)  # 2026-11-18 on
     snapshots = _snapshot(tmp_path / "snapshots", "2026-11-01")
     _snapshot(snapshots, "2026-11-29", ratings=newer)
-    second = run_locally("tiny", "quick", data_uri=f"file://{snapshots}", openclipart_limit=LIMIT)
+    second = run_locally(
+        "tiny",
+        "quick",
+        data_uri=f"file://{snapshots}",
+        openclipart_limit=LIMIT,
+        baseline_margin=OPEN,
+    )
     assert second.snapshot == "2026-11-29" and first.snapshot == "packaged"
     assert set(second.step_seconds) >= STEPS
     with local_server(fresh_home / "mlflow") as uri:
@@ -135,6 +146,8 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
         }
         assert set(versions) == {"1", "2"}
         assert versions["1"]["sail.data_fingerprint"] != versions["2"]["sail.data_fingerprint"]
+        # the champion was measured again on the new data before the gate compared
+        assert versions["1"]["sail.evaluated_on"] == versions["2"]["sail.data_fingerprint"]
         assert (versions["1"]["sail.data_snapshot"], versions["2"]["sail.data_snapshot"]) == (
             "packaged",
             "2026-11-29",
@@ -149,9 +162,9 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
 @pytest.mark.slow
 def test_a_worse_second_run_is_challenger_but_not_champion(fresh_home):
     """mini (real weights) first, then tiny (random weights): the gate keeps mini as champion."""
-    first = run_locally("mini", "quick", openclipart_limit=LIMIT)
+    first = run_locally("mini", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
     assert first.versions == {"champion": "1", "challenger": "1"}
-    second = run_locally("tiny", "quick", openclipart_limit=LIMIT)
+    second = run_locally("tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
     assert second.versions == {"champion": "1", "challenger": "2"}
     with local_server(fresh_home / "mlflow") as uri:
         configure(uri)
