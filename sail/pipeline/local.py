@@ -241,8 +241,14 @@ def describe(run: LocalRun) -> str:
     if run.gate:
         lines.append(f"gate: {run.gate}")
     if run.no_champion:
-        lines.append(f"no champion, so nothing was published or deployed: {run.no_champion}")
+        why = "" if run.gate else f" ({run.no_champion})"  # the gate line says why
+        lines.append(f"no champion: nothing was published or deployed{why}")
     lines.append(f"artifacts: {run.pipeline_root}")
     lines.append(f"MLflow: {run.tracking_uri} during the run; afterwards `make ui` (port 5000)")
-    lines.append("serve the champion: make serve;  nearest items: sail similar --item 50")
+    if run.versions.get("champion"):
+        lines.append("serve the champion: make serve;  nearest items: sail similar --item 50")
+    else:
+        lines.append(
+            "serve the new version anyway: make serve MODEL_URI=models:/sail-embedding@challenger"
+        )
     return "\n".join(lines)
