@@ -7,8 +7,11 @@ params `dim` and `side`, and returns float32 unit vectors [n, dim].
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import shutil
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,16 +34,21 @@ from sail.tracking.store import connect
 logger = logging.getLogger(__name__)
 
 ARTIFACT_KEY = "model"
-PROJECT = "sail-embedding-platform"
+# What loading and predicting imports, all on PyPI (tests/platform/test_pyfunc_environment.py
+# checks the list against the modules a load and a prediction actually import).
 RUNTIME_PACKAGES = (
     "torch",
     "transformers",
     "safetensors",
     "numpy",
+    "scipy",
     "pandas",
     "pillow",
+    "tqdm",
     "efficientnet-lite-pytorch",
 )
+# This project's packages travel with the model as code (its `code/` folder), not as a pin.
+CODE_PACKAGES = ("model_code", "sail")
 ENTRY_FILE = Path(__file__).with_name("pyfunc_entry.py")
 EXAMPLE_ITEM = {"id": "example", "title": "a red circle", "tags": ["red", "circle"]}
 
@@ -116,9 +124,9 @@ def signature(model_dir: Path) -> ModelSignature:
 
 
 def pip_requirements() -> list[str]:
-    """Exact pins of the runtime packages and of this project, from the installed versions."""
+    """Exact pins of the runtime packages, from the installed versions."""
     pins = []
-    for name in (*RUNTIME_PACKAGES, PROJECT):
+    for name in RUNTIME_PACKAGES:
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -131,21 +139,35 @@ def pip_requirements() -> list[str]:
 def log_model(model_dir: Path, name: str = "model", **kwargs: Any) -> ModelInfo:
     """Log the model folder as a pyfunc in the active run (see `step_run`); returns its ModelInfo.
 
-    The folder travels as the artifact `model`; the model code is this package (models-from-code,
-    no pickle), installed from the pinned requirements. Extra kwargs go to mlflow's log_model.
+    The folder travels as the artifact `model`; the model code is this project's packages,
+    shipped in the model's `code/` folder (models-from-code, no pickle), so the environment
+    needs only the pinned PyPI requirements. Extra kwargs go to mlflow's log_model.
     """
     model_dir = Path(model_dir)
     if not (model_dir / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model (no {CONFIG_FILE})")
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=str(ENTRY_FILE),
-        artifacts={ARTIFACT_KEY: str(model_dir)},
-        signature=signature(model_dir),
-        input_example=pd.DataFrame({"item": [EXAMPLE_ITEM]}),
-        pip_requirements=pip_requirements(),
-        **kwargs,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(ENTRY_FILE),
+            artifacts={ARTIFACT_KEY: str(model_dir)},
+            code_paths=code_paths(Path(tmp)),
+            signature=signature(model_dir),
+            input_example=pd.DataFrame({"item": [EXAMPLE_ITEM]}),
+            pip_requirements=pip_requirements(),
+            **kwargs,
+        )
+
+
+def code_paths(into: Path) -> list[str]:
+    """Copies of this project's packages (sources and package data, no bytecode) in `into`."""
+    paths = []
+    for package in CODE_PACKAGES:
+        source = Path(importlib.import_module(package).__file__).parent
+        target = Path(into) / package
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        paths.append(str(target))
+    return paths
 
 
 def model_dir_from_uri(
