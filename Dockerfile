@@ -1,5 +1,6 @@
 # The project's image: every pipeline component and the KServe predictor run in it.
-# Build: docker build -t ghcr.io/sail-embedding/sail-platform:$(git rev-parse --short HEAD) .
+# Build: docker build --build-arg SAIL_GIT_COMMIT=$(git rev-parse HEAD) \
+#          -t ghcr.io/sail-embedding/sail-platform:$(git rev-parse --short HEAD) .
 FROM python:3.11-slim-bookworm
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -31,6 +32,10 @@ COPY scripts/ scripts/
 RUN pip install -c requirements/lock.txt . \
     && scripts/pip-check.sh pip \
     && pip install --no-deps -r requirements/no-deps.txt
+
+# the source commit every MLflow run of this image records (sail.tracking.runs.git_commit)
+ARG SAIL_GIT_COMMIT=
+ENV SAIL_GIT_COMMIT=$SAIL_GIT_COMMIT
 
 RUN useradd --create-home --uid 1000 sail && mkdir -p "$SAIL_HOME" && chown sail "$SAIL_HOME"
 USER sail

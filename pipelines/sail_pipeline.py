@@ -98,9 +98,12 @@ def sail_pipeline(
     baseline_margin: float = 0.01,
     publish_dim: int = 128,
 ):
+    parameters = dict(locals())  # every pipeline parameter, for the MLflow parent run
     finish = _step(finish_run(), "close the MLflow run", 10 * 60, cached=False, retried=True)
     with dsl.ExitHandler(finish):
-        ingest = ingest_data(data_uri=data_uri, openclipart_limit=openclipart_limit)
+        ingest = ingest_data(
+            data_uri=data_uri, openclipart_limit=openclipart_limit, run_parameters=parameters
+        )
         _step(ingest, "ingest data", HOUR, cached=False, caches=True, retried=True)
         data = ingest.outputs["data"]
         validated = _step(validate_data(data=data), "validate data", HOUR // 2, cached=True)

@@ -14,11 +14,13 @@ from model_code.data.movielens import source_dir
 from model_code.data.storage import MissingSourceData
 
 LIMIT = 40
+PARAMETERS = {"preset": "tiny", "data_uri": "", "content1_steps": "2.0", "id2item_steps": "2"}
+PARAMETERS |= {f"{stage}_steps": "2" for stage in ("content2", "content3", "seq2item")}
 
 
 def _ingest(artifact, data_uri: str = ""):
     data, metrics = artifact(dsl.Dataset, "data"), artifact(dsl.Metrics, "metrics")
-    ingest_data.python_func(data_uri, LIMIT, data, metrics)
+    ingest_data.python_func(data_uri, LIMIT, PARAMETERS, data, metrics)
     return data, metrics
 
 
@@ -35,6 +37,21 @@ def test_packaged_sources_become_one_fingerprinted_dataset(home, artifact):
     assert not Path(data.path + ".partial").exists()
     runs = mlflow.search_runs(filter_string="tags.`sail.step` = 'ingest_data'")
     assert list(runs["tags.sail.data_snapshot"]) == ["packaged"]
+    (dataset_input,) = mlflow.get_run(runs["run_id"][0]).inputs.dataset_inputs
+    assert dataset_input.dataset.name == "sail-data@packaged"
+    assert data.metadata["fingerprint"].startswith(f"sha256:{dataset_input.dataset.digest}")
+    tags = {tag.key: tag.value for tag in dataset_input.tags}
+    assert tags["mlflow.data.context"] == "ingested"
+    assert tags["sail.data_fingerprint"] == data.metadata["fingerprint"]
+
+
+def test_the_first_step_names_the_parent_run_and_records_the_pipeline_parameters(home, artifact):
+    _ingest(artifact)
+    (parent,) = mlflow.search_runs(filter_string="tags.`sail.role` = 'pipeline'").itertuples()
+    run = mlflow.get_run(parent.run_id)
+    assert run.info.run_name.startswith("tiny · quick · 20")  # preset, profile, date
+    assert run.data.params["content1_steps"] == "2.0" and run.data.params["preset"] == "tiny"
+    assert run.data.tags["sail.profile"] == "quick"
 
 
 def _snapshot(root: Path, name: str, extra_rows: list[str]) -> None:

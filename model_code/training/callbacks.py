@@ -11,7 +11,8 @@ class TrainingCallback:
     """Override what you need; every hook is a no-op by default."""
 
     def on_start(self, info: dict[str, Any]) -> None:
-        """Before the first step: `stage`, `steps` (the total), `start_step` (0 unless resumed)."""
+        """Before the first step: `stage`, `steps` (the total), `start_step` (0 unless resumed)
+        and `config` (the resolved settings: stage, deepspeed, model, sampling, world_size)."""
 
     def on_step(self, row: dict[str, Any]) -> None:
         """After each optimiser step: `row` holds step, loss, each term, lr, temperatures and the

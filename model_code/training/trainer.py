@@ -177,8 +177,10 @@ class Trainer:
         if self.rank == 0:  # one process writes metrics, reports and the exported model
             metrics = MetricsJsonl(self.out_dir / "metrics.jsonl", resume_step=start)
             callbacks = [metrics, *self.callbacks]
+        info = {"stage": stage.name, "steps": stage.steps, "start_step": start}
+        info["config"] = self.resolved_config()
         for callback in callbacks:
-            callback.on_start({"stage": stage.name, "steps": stage.steps, "start_step": start})
+            callback.on_start(info)
         began, loss_value = time.time(), float("nan")
         pace = StepPace(start, stage.steps, stage.batch_size * self.world_size)
         bar = tqdm(
@@ -249,6 +251,21 @@ class Trainer:
             },
         ]
         return [group for group in groups if group["params"]]
+
+    def resolved_config(self) -> dict[str, Any]:
+        """Everything this run trains with, by section: the stage (data sets, losses,
+        optimisation), the DeepSpeed config as given to the engine, the model's config, and the
+        run's processes and sampling weight of each data set."""
+        names, weights = self.specializer.names, self.specializer.weights
+        return {
+            "stage": self.stage.to_dict(),
+            "deepspeed": self.ds_config,
+            "model": self.task.model.config.to_dict(),
+            "run": {
+                "world_size": self.world_size,
+                "sampling": dict(zip(names, weights, strict=True)),
+            },
+        }
 
     def export(self, path: Path) -> Path:
         """The trained model as a self-contained folder, plus the task heads beside it."""

@@ -18,14 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model_code.paths import CACHE_ENV, DATA_ENV, cache_dir, sail_home
-from model_code.training.stages import STAGES
+from sail.pipeline.profiles import PROFILES
 
-# Steps per stage. `full` is what `make run` trains (sized for 2 CPU cores); `quick` is for
-# demos and tests; 0 would mean the stage config's own count.
-PROFILES: dict[str, dict[str, int]] = {
-    "full": {"content1": 45, "content2": 10, "content3": 15, "seq2item": 15, "id2item": 20},
-    "quick": {stage: 2 for stage in STAGES},
-}
 ALIASES = ("champion", "challenger")
 
 

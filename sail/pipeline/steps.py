@@ -49,15 +49,21 @@ def exported_model(training_dir: str | Path) -> Path:
 
 
 @contextmanager
-def tracked(step: str, params: dict | None = None) -> Iterator[str]:
+def tracked(step: str, params: dict | None = None, pipeline: dict | None = None) -> Iterator[str]:
     """The step's nested MLflow run under the pipeline's parent run (created on first use).
 
     The tracking server must answer at $MLFLOW_TRACKING_URI (checked first, in seconds). The
     nested run starts when the step's scope began (`step_scope`), so its duration is the step's.
+    `params` are the step's; `pipeline` (the pipeline's parameters, given by the first step)
+    go on the parent run, which is named from them (preset, profile, start time). The step's
+    input data folder ($SAIL_DATA_DIR) is recorded as a dataset input of the step's run.
     """
     import mlflow
 
+    from model_code.paths import DATA_ENV
     from sail.pipeline.isolation import current_scope
+    from sail.pipeline.profiles import profile_of, run_title
+    from sail.tracking.lineage import log_data_input
     from sail.tracking.runs import start_pipeline_run, step_run
     from sail.tracking.store import ENV_URI, check_reachable
 
@@ -70,30 +76,47 @@ def tracked(step: str, params: dict | None = None) -> Iterator[str]:
     check_reachable(uri)
     scope = current_scope()
     began = scope.began if scope else None
-    parent = start_pipeline_run(pipeline_run_id(), {}, started=began)
+    named = {}
+    if pipeline:
+        named = {
+            "run_name": run_title(pipeline, began),
+            "tags": {
+                "sail.preset": str(pipeline.get("preset")),
+                "sail.profile": profile_of(pipeline),
+            },
+        }
+    parent = start_pipeline_run(pipeline_run_id(), pipeline or {}, started=began, **named)
     with step_run(parent, step, started=began) as run_id:
         if params:
             mlflow.log_params({k: str(v) for k, v in params.items()})
+        if data := os.environ.get(DATA_ENV):
+            log_data_input(data, context=step)
         yield run_id
 
 
-def ingest_data(out_dir: Path, data_uri: str, openclipart_limit: int) -> dict:
+def ingest_data(
+    out_dir: Path, data_uri: str, openclipart_limit: int, pipeline: dict | None = None
+) -> dict:
     """Prepare the run's data sets from the packaged sources or the newest snapshot under
-    `data_uri`; records which snapshot in MLflow (params and tags)."""
+    `data_uri`; records which snapshot in MLflow (params, tags and the dataset it produced).
+    As the first step, it opens the pipeline's parent run with the `pipeline` parameters."""
     import mlflow
 
     from model_code.data.ingest import ingest
+    from sail.tracking.lineage import log_data_input
 
     limit = openclipart_limit or None
     params = {"data_uri": data_uri or "(packaged)", "openclipart_limit": limit or "all"}
-    with tracked("ingest_data", params), staged(out_dir) as partial:
-        report = ingest(partial, data_uri, limit)
+    with tracked("ingest_data", params, pipeline):
+        with staged(out_dir) as partial:
+            report = ingest(partial, data_uri, limit)
         summary = report.to_dict()
         mlflow.log_dict(summary, "snapshot.json")
         mlflow.set_tags(
             {"sail.data_snapshot": report.snapshot, "sail.data_fingerprint": report.fingerprint}
         )
         mlflow.log_metrics({f"rows/{name}": count for name, count in report.rows.items()})
+        log_data_input(out_dir, context="ingested")
     return summary
 
 
@@ -103,11 +126,13 @@ def validate_data(data_root: Path, report_dir: Path) -> dict:
     import mlflow
 
     from model_code.data.ingest import fingerprint, read_snapshot
+    from sail.tracking.lineage import log_config
     from sail.validation import check, validate_prepared_data
 
     snapshot = read_snapshot(data_root)
     with tracked("validate_data", {"snapshot": snapshot.get("snapshot", "unknown")}):
         report = validate_prepared_data(Path(data_root), Path(report_dir))
+        log_config("policy", report.policy)
         mlflow.log_artifacts(str(report_dir), "data_docs")
         mlflow.log_dict(report.to_dict(), "validation.json")
         for table, counts in report.statistics.items():
@@ -189,8 +214,11 @@ def mine_negatives(preset: str, stage: str, init: Path, out_path: Path) -> dict:
     import mlflow
 
     from model_code.training.run import mine_stage_negatives
+    from model_code.training.stages import load_stage
+    from sail.tracking.lineage import log_config
 
-    with tracked("mine_negatives", {"preset": preset, "stage": stage}):
+    with tracked("mine_negatives", {"preset": preset}):
+        log_config("stage", load_stage(stage).to_dict())
         mined = mine_stage_negatives(preset, stage, init, synthetic=False)
         write_output(out_path, json.dumps(mined))
         summary = {
@@ -206,17 +234,22 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
     """The model and the frozen baselines of `preset` on the validation split (what the gate
     decides on) and the test split (reported beside it); JSON in `evaluation_path`
     ({"validation", "test", "baselines": {"validation", "test"}}), Markdown in `report_path`."""
-    from model_code.evaluation.baselines import frozen_baselines
+    from model_code.evaluation.baselines import MINILM, RIDGE, frozen_baselines
     from model_code.evaluation.suite import evaluate_splits
+    from model_code.paths import DATA_ENV
+    from sail.tracking.lineage import data_input
     from sail.tracking.reports import log_evaluation, markdown_table
 
-    with tracked("evaluate", {"preset": preset, "decides_on": "validation"}):
+    params = {"preset": preset, "decides_on": "validation", "baselines": f"{RIDGE}, {MINILM}"}
+    with tracked("evaluate", params):
+        data = os.environ.get(DATA_ENV)
+        dataset = data_input(data) if data else None
         figures = evaluate_splits(Path(model_dir))
         baselines = frozen_baselines(preset)
         report = []
         for split, metrics in figures.items():
             table = {"model": metrics, "frozen baselines": baselines[split]}
-            log_evaluation(table, split)
+            log_evaluation(table, split, dataset=dataset)
             report.append(markdown_table(_by_metric(table), title=f"{split.title()} split"))
         evaluation = {**figures, "baselines": baselines}
         write_output(evaluation_path, json.dumps(evaluation, indent=2))
@@ -245,9 +278,13 @@ def register(
     attempt registered instead of registering another."""
     import mlflow
 
+    from model_code.config import ModelConfig
+    from model_code.factory import CONFIG_FILE
+    from sail.tracking.descriptions import VersionFacts
     from sail.tracking.pyfunc import log_model
-    from sail.tracking.registry import gate, version_of_pipeline_run
+    from sail.tracking.registry import describe, gate, version_of_pipeline_run
     from sail.tracking.registry import register as register_version
+    from sail.tracking.runs import git_commit
 
     run_id = pipeline_run_id()
     params = {"baseline_margin": policy.baseline_margin, "tolerance": policy.tolerance}
@@ -265,14 +302,67 @@ def register(
         decision = gate(MODEL_NAME, version, evaluation, fingerprint, policy, _measure_validation)
         mlflow.log_dict(decision.to_dict(), "gate.json")
         verdict = "promoted" if decision.promoted else "rejected"
-        mlflow.set_tags(
-            {
-                "sail.model_version": version,
-                "sail.gate": verdict,
-                "sail.gate.reason": decision.reason[:5000],
-            }
+        tags = {
+            "sail.model_version": version,
+            "sail.gate": verdict,
+            "sail.gate.reason": decision.reason[:5000],
+        }
+        mlflow.set_tags(tags)
+        parent = _log_outcome(version, evaluation, policy, tags)
+        config = ModelConfig.load(Path(model_dir) / CONFIG_FILE)
+        facts = VersionFacts(
+            version=version,
+            preset=config.name,
+            stage_steps=_stage_steps(parent),
+            snapshot=snapshot or "unknown",
+            fingerprint=fingerprint,
+            pipeline_run=run_id,
+            git_commit=git_commit(),
+            evaluation=evaluation,
+            primary=policy.primary,
+            promoted=decision.promoted,
+            reason=decision.reason,
         )
+        describe(MODEL_NAME, facts, config.matryoshka_dims)
         return Registration(version, decision.promoted, decision.reason)
+
+
+def _log_outcome(version: str, evaluation: dict, policy: GatePolicy, tags: dict) -> str:
+    """The evaluation on the logged model (linked to the step's data) and the headline figures
+    and verdict on the pipeline's parent run, whose id is returned."""
+    import mlflow
+    from mlflow.entities import RunTag
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from model_code.paths import DATA_ENV
+    from sail.tracking.descriptions import headline_metrics
+    from sail.tracking.lineage import data_input
+    from sail.tracking.names import metric_name
+    from sail.tracking.registry import logged_model_id
+
+    client = mlflow.MlflowClient()
+    data = os.environ.get(DATA_ENV)
+    dataset = data_input(data) if data else None
+    figures = {
+        metric_name(f"{split}/{key}"): float(value)
+        for split in ("validation", "test")
+        for key, value in evaluation[split].items()
+    }
+    mlflow.log_metrics(figures, model_id=logged_model_id(MODEL_NAME, version), dataset=dataset)
+    parent = client.get_run(mlflow.active_run().info.run_id).data.tags[MLFLOW_PARENT_RUN_ID]
+    mlflow.log_metrics(headline_metrics(evaluation, policy.primary), run_id=parent)
+    client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
+    return parent
+
+
+def _stage_steps(parent: str) -> dict[str, int]:
+    """Steps per stage from the parent run's pipeline parameters ({} when it has none)."""
+    import mlflow
+
+    from sail.pipeline.profiles import stage_steps
+
+    parameters = mlflow.MlflowClient().get_run(parent).data.params
+    return stage_steps(parameters) if "content1_steps" in parameters else {}
 
 
 def _measure_validation(version: str) -> dict[str, float]:

@@ -13,6 +13,7 @@ import mlflow
 from mlflow.entities import Metric
 
 from model_code.training.callbacks import TrainingCallback
+from sail.tracking.lineage import log_config
 from sail.tracking.names import metric_name, numeric
 from sail.tracking.plots import loss_curves
 from sail.tracking.runs import current_run_id
@@ -55,7 +56,11 @@ class MlflowTrainingCallback(TrainingCallback):
         self.curves: dict[str, list[tuple[int, float]]] = {}
 
     def on_start(self, info: dict[str, Any]) -> None:
+        """Remember the total; log the resolved config, each section as params
+        `<section>.<key>` and the artifact `config/<section>.json`."""
         self.total_steps = info["steps"]
+        for section, config in info.get("config", {}).items():
+            log_config(section, config, self.run_id)
 
     def on_step(self, row: dict[str, Any]) -> None:
         step = int(row["step"])

@@ -6,7 +6,7 @@ baselines and is not worse than the champion, on validation metrics of the same 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import mlflow
@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from sail.tracking import runs
+from sail.tracking.descriptions import VersionFacts, model_description, version_description
 from sail.tracking.gate import DEFAULT_POLICY, GateDecision, GatePolicy, decide
 from sail.tracking.names import metric_name, numeric
 from sail.tracking.runs import GIT_COMMIT_TAG, PIPELINE_RUN_TAG
@@ -67,6 +68,15 @@ def version_of_pipeline_run(name: str, pipeline_run_id: str) -> str | None:
         f"name = '{name}' and tags.`{PIPELINE_RUN_TAG}` = '{quoted}'"
     )
     return str(max(int(v.version) for v in found)) if found else None
+
+
+def logged_model_id(name: str, version: str) -> str | None:
+    """The id of the logged model (MLflow 3) a version was registered from, if any."""
+    found = mlflow.MlflowClient().get_model_version(name, str(version))
+    if found.model_id:
+        return found.model_id
+    source = found.source or ""  # the sqlite store leaves model_id empty; the source names it
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
 
 def record_metrics(name: str, version: str, metrics: Mapping[str, float]) -> dict[str, float]:
@@ -156,6 +166,27 @@ def gate(
     client.set_model_version_tag(name, version, f"{GATE_TAG}.reason", decision.reason[:5000])
     client.set_model_version_tag(name, version, f"{GATE_TAG}.champion", holder or "none")
     return decision
+
+
+def describe(name: str, facts: VersionFacts, matryoshka_dims: Sequence[int]) -> None:
+    """Write the version's description (`facts`) and the registered model's (what it is, and
+    the champion now: its validation figures, or why there is none)."""
+    client = mlflow.MlflowClient()
+    client.update_model_version(name, facts.version, description=version_description(facts))
+    holder = version_by_alias(name, CHAMPION)
+    if holder is None:
+        champion = rejection(name) or "none"
+    else:
+        figures = version_metrics(name, holder)
+        shown = [
+            f"{metric} {figures[key]:.4f}"
+            for metric in facts.primary
+            if (key := metric_name(f"validation/{metric}")) in figures
+        ]
+        champion = f"version {holder}" + (f" (validation: {', '.join(shown)})" if shown else "")
+    client.update_registered_model(
+        name, description=model_description(name, matryoshka_dims, champion)
+    )
 
 
 def validation_metrics(name: str, version: str, data_fingerprint: str) -> dict[str, float] | None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
+from mlflow.data.dataset import Dataset
 from mlflow.entities import Metric
 
 from sail.tracking.names import metric_name, numeric
@@ -20,13 +21,16 @@ ARTIFACT_DIR = "evaluation"
 
 
 def log_evaluation(
-    metrics: Mapping[str, Mapping[str, float]], name: str, run_id: str | None = None
+    metrics: Mapping[str, Mapping[str, float]],
+    name: str,
+    run_id: str | None = None,
+    dataset: Dataset | None = None,
 ) -> dict[str, float]:
     """Log `metrics[model][metric]` (e.g. {"sail": {"t2i/R@10": 0.18}, "ridge": {...}}).
 
-    Writes metrics `<name>/<model>/<metric>` (names made MLflow-safe) and the artifacts
-    `evaluation/<name>.json`, `.md` and `.png` to `run_id` (default: the active run).
-    Returns the flat metrics as logged.
+    Writes metrics `<name>/<model>/<metric>` (names made MLflow-safe; linked to `dataset` when
+    given) and the artifacts `evaluation/<name>.json`, `.md` and `.png` to `run_id` (default:
+    the active run). Returns the flat metrics as logged.
     """
     run_id = current_run_id(run_id)
     table = _numeric_table(metrics, name)
@@ -37,7 +41,8 @@ def log_evaluation(
     }
     stamp = int(time.time() * 1000)
     client = mlflow.MlflowClient()
-    entries = [Metric(key, value, stamp, 0) for key, value in flat.items()]
+    on = {"dataset_name": dataset.name, "dataset_digest": dataset.digest} if dataset else {}
+    entries = [Metric(key, value, stamp, 0, **on) for key, value in flat.items()]
     for start in range(0, len(entries), 1000):
         client.log_batch(run_id, metrics=entries[start : start + 1000], synchronous=True)
     stem = metric_name(name).replace("/", "_")

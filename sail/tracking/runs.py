@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Param, RunStatus
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.entities import Param, RunStatus, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from sail.tracking.store import configure, experiment_id
 
@@ -24,6 +24,8 @@ GIT_COMMIT_TAG = "sail.git_commit"
 ROLE_TAG = "sail.role"
 STEP_TAG = "sail.step"
 MAX_PARAM_LENGTH = 6000
+MAX_KEY_LENGTH = 250
+MAX_PARAMS_PER_BATCH = 100
 
 
 def git_commit() -> str | None:
@@ -53,12 +55,15 @@ def start_pipeline_run(
     params: dict[str, Any],
     tracking_uri: str | None = None,
     started: float | None = None,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
     """Open (or reopen, on a retry) the parent run of a pipeline run; returns its run id.
 
-    Tags: `sail.pipeline_run_id`, `sail.role=pipeline` and `sail.git_commit` when known. Params
+    Tags: `sail.pipeline_run_id`, `sail.role=pipeline` and the git commit when known. Params
     already logged on a reopened run are kept as they are (mlflow params are immutable). A new
-    run starts at `started` (epoch seconds, default now).
+    run starts at `started` (epoch seconds, default now); `run_name` (re)names it and `tags`
+    are set on it.
     """
     configure(tracking_uri)
     client = mlflow.MlflowClient()
@@ -74,23 +79,34 @@ def start_pipeline_run(
         run = existing[0]
         client.update_run(run.info.run_id, status="RUNNING")
     else:
-        tags = {PIPELINE_RUN_TAG: pipeline_run_id, ROLE_TAG: "pipeline"}
+        identity = {PIPELINE_RUN_TAG: pipeline_run_id, ROLE_TAG: "pipeline"}
         if commit := git_commit():
-            tags[GIT_COMMIT_TAG] = commit
+            identity[GIT_COMMIT_TAG] = identity[MLFLOW_GIT_COMMIT] = commit
         run = client.create_run(
             experiment_id(),
             start_time=int(started * 1000) if started is not None else None,
-            tags=tags,
-            run_name=f"pipeline-{pipeline_run_id}",
+            tags=identity,
+            run_name=run_name or f"pipeline-{pipeline_run_id}",
         )
-    new = [
-        Param(str(k), str(v)[:MAX_PARAM_LENGTH])
-        for k, v in params.items()
-        if str(k) not in run.data.params
-    ]
-    for start in range(0, len(new), 100):
-        client.log_batch(run.info.run_id, params=new[start : start + 100])
+    more = {**(tags or {}), **({MLFLOW_RUN_NAME: run_name} if run_name else {})}
+    if more:
+        client.log_batch(run.info.run_id, tags=[RunTag(k, str(v)) for k, v in more.items()])
+    log_new_params(run.info.run_id, params)
     return run.info.run_id
+
+
+def log_new_params(run_id: str, params: dict[str, Any]) -> None:
+    """Log the params the run does not have yet (values cut to MLflow's limits); those it has are
+    kept as they are, since MLflow params are immutable."""
+    client = mlflow.MlflowClient()
+    logged = client.get_run(run_id).data.params
+    new = [
+        Param(str(k)[:MAX_KEY_LENGTH], str(v)[:MAX_PARAM_LENGTH])
+        for k, v in params.items()
+        if str(k)[:MAX_KEY_LENGTH] not in logged
+    ]
+    for start in range(0, len(new), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=new[start : start + MAX_PARAMS_PER_BATCH])
 
 
 @contextmanager
@@ -111,7 +127,7 @@ def step_run(
     parent = client.get_run(parent_run_id)
     tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, MLFLOW_RUN_NAME: step_name, STEP_TAG: step_name}
     tags[ROLE_TAG] = "step"
-    for key in (PIPELINE_RUN_TAG, GIT_COMMIT_TAG):
+    for key in (PIPELINE_RUN_TAG, GIT_COMMIT_TAG, MLFLOW_GIT_COMMIT):
         if key in parent.data.tags:
             tags[key] = parent.data.tags[key]
     start_time = int(started * 1000) if started is not None else None

@@ -64,13 +64,6 @@ def _step_runs(parent_run_id):
     return dict(zip(runs["tags.mlflow.runName"], runs["status"], strict=True))
 
 
-def _read_back(home: Path, run_id: str) -> dict[str, str]:
-    """The pipeline run's steps and their states, read through a server on the same store."""
-    with local_server(home / "mlflow") as uri:
-        configure(uri)
-        return _step_runs(run_id)
-
-
 def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     from sail.feature_store.query import similar
 
@@ -83,7 +76,10 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     assert run.snapshot == "packaged" and run.gate.startswith("v1 promoted: promoted (no champion")
     assert set(run.step_seconds) == STEPS | {"publish", "deploy"}
     assert 0 < run.orchestration_seconds < run.seconds
-    assert set(_read_back(fresh_home, run.parent_run_id).values()) == {"FINISHED"}
+    with local_server(fresh_home / "mlflow") as uri:
+        configure(uri)
+        assert set(_step_runs(run.parent_run_id).values()) == {"FINISHED"}
+        _check_lineage(run.parent_run_id)
     neighbours = similar("50", 5)
     assert len(neighbours) == 5 and all(n.title for n in neighbours)
     manifests = list(run.pipeline_root.glob("*/deploy-endpoint/manifest"))
@@ -94,6 +90,32 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     assert len(list(audit.glob("*.json"))) == 14  # every step recorded (finish_run too)
     assert set(Path(tempfile.gettempdir()).glob("sail-step-*")) == scratch_before
     assert not list(run.pipeline_root.rglob("*.partial"))
+
+
+def _check_lineage(parent_run_id: str) -> None:
+    """A readable parent run with the pipeline's parameters and headline figures; every step
+    that read the data records the same dataset input; the version describes itself."""
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    assert parent.info.run_name.startswith("tiny · quick · 20")
+    assert parent.data.params["baseline_margin"] == str(OPEN)
+    assert "validation/openclipart/t2i_recall_10" in parent.data.metrics
+    assert parent.data.tags["sail.gate"] == "promoted"
+    steps = client.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    )
+    inputs = {
+        step.info.run_name: {(d.dataset.name, d.dataset.digest) for d in step.inputs.dataset_inputs}
+        for step in steps
+    }
+    commits = {step.data.tags.get("mlflow.source.git.commit") for step in steps}
+    assert commits == {parent.data.tags["sail.git_commit"]}  # every step, the same source
+    read = {name for name, found in inputs.items() if found}
+    assert read == STEPS | {"publish"}  # deploy reads only the registry
+    assert len(set().union(*inputs.values())) == 1  # one snapshot, one digest
+    version = client.get_model_version("sail-embedding", "1")
+    assert "content1 2 → content2 2 → content3 2 → seq2item 2 → id2item 2" in version.description
+    assert "Champion now: version 1" in client.get_registered_model("sail-embedding").description
 
 
 def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
