@@ -8,12 +8,14 @@ import mlflow
 import pytest
 
 from sail.tracking.lineage import data_input, flatten, log_config, log_data_input
+from sail.tracking.store import configure
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    configure(uri)  # this store's experiment becomes the active one
     yield
     while mlflow.active_run():
         mlflow.end_run()
