@@ -82,7 +82,7 @@ def timings(parent, steps: list) -> dict:
 
 def quality(client, steps: list) -> dict:
     """`evaluate`'s test metrics by data set (the model's, and the frozen baselines' as
-    "<data set> (frozen baseline)"), and the champion version's `metric.*` tags."""
+    "<data set> (frozen baseline)"), and the metrics recorded on the champion version."""
     from sail.tracking.registry import version_by_alias, version_metrics
 
     table: dict[str, dict[str, float]] = {}

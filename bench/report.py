@@ -196,7 +196,7 @@ def quality_section(q: dict) -> list[str]:
     lines += _table(["data set", *metrics], rows) if rows else ["(none logged)", ""]
     champion = q["champion"]
     version = champion["version"] or "-"
-    lines += [f"Registered champion: version {version}; its `metric.*` tags:", ""]
+    lines += [f"Registered champion: version {version}; the metrics recorded on it:", ""]
     tags = [[k, _num(champion["metrics"][k], 4)] for k in sorted(champion["metrics"], key=_natural)]
     return lines + (_table(["metric", "value"], tags) if tags else ["(none)", ""])
 

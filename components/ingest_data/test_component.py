@@ -50,7 +50,7 @@ def test_the_first_step_names_the_parent_run_and_records_the_pipeline_parameters
     (parent,) = mlflow.search_runs(filter_string="tags.`sail.role` = 'pipeline'").itertuples()
     run = mlflow.get_run(parent.run_id)
     assert run.info.run_name.startswith("tiny · quick · 20")  # preset, profile, date
-    assert run.data.params["content1_steps"] == "2.0" and run.data.params["preset"] == "tiny"
+    assert run.data.params["content1_steps"] == "2" and run.data.params["preset"] == "tiny"
     assert run.data.tags["sail.profile"] == "quick"
 
 

@@ -80,6 +80,7 @@ def test_the_outcome_is_readable_in_the_registry_and_the_runs(home, in_run, arti
     assert parent.metrics["validation/openclipart/t2i_recall_10"] == 0.30
     assert parent.metrics["baseline/validation/openclipart/t2i_recall_10"] == 0.25
     assert parent.tags["sail.gate"] == "promoted" and parent.tags["sail.model_version"] == "2"
+    assert parent.tags["mlflow.note.content"] == second.description  # the run's description
 
 
 def test_a_retried_register_reuses_the_version_its_run_registered(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 
@@ -41,3 +42,14 @@ def run_title(parameters: Mapping[str, object], started: float | None = None) ->
     """`mini · full · 2026-11-29 17:50 UTC`: preset, profile and start time of a pipeline run."""
     moment = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
     return f"{parameters.get('preset', 'mini')} · {profile_of(parameters)} · {moment}"
+
+
+def readable_parameters(parameters: Mapping[str, object]) -> dict[str, str]:
+    """Parameters as text, whole numbers without the ".0" KFP gives them ("45.0" -> "45")."""
+    readable = {}
+    for key, value in parameters.items():
+        text = str(value)
+        if re.fullmatch(r"-?\d+\.0", text):
+            text = text[:-2]
+        readable[key] = text
+    return readable

@@ -62,7 +62,7 @@ def tracked(step: str, params: dict | None = None, pipeline: dict | None = None)
 
     from model_code.paths import DATA_ENV
     from sail.pipeline.isolation import current_scope
-    from sail.pipeline.profiles import profile_of, run_title
+    from sail.pipeline.profiles import profile_of, readable_parameters, run_title
     from sail.tracking.lineage import log_data_input
     from sail.tracking.runs import start_pipeline_run, step_run
     from sail.tracking.store import ENV_URI, check_reachable
@@ -85,7 +85,8 @@ def tracked(step: str, params: dict | None = None, pipeline: dict | None = None)
                 "sail.profile": profile_of(pipeline),
             },
         }
-    parent = start_pipeline_run(pipeline_run_id(), pipeline or {}, started=began, **named)
+    parameters = readable_parameters(pipeline or {})
+    parent = start_pipeline_run(pipeline_run_id(), parameters, started=began, **named)
     with step_run(parent, step, started=began) as run_id:
         if params:
             mlflow.log_params({k: str(v) for k, v in params.items()})
@@ -277,10 +278,11 @@ def register(
     figures are from other data). A retry of the same pipeline run reuses the version its first
     attempt registered instead of registering another."""
     import mlflow
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
     from model_code.config import ModelConfig
     from model_code.factory import CONFIG_FILE
-    from sail.tracking.descriptions import VersionFacts
+    from sail.tracking.descriptions import VersionFacts, version_description
     from sail.tracking.pyfunc import log_model
     from sail.tracking.registry import describe, gate, version_of_pipeline_run
     from sail.tracking.registry import register as register_version
@@ -324,6 +326,7 @@ def register(
             reason=decision.reason,
         )
         describe(MODEL_NAME, facts, config.matryoshka_dims)
+        mlflow.MlflowClient().set_tag(parent, MLFLOW_RUN_NOTE, version_description(facts))
         return Registration(version, decision.promoted, decision.reason)
 
 

@@ -5,6 +5,7 @@ baselines and is not worse than the champion, on validation metrics of the same 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -23,7 +24,7 @@ from sail.tracking.store import connect
 MODEL_NAME = "sail-embedding"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-METRIC_TAG = "metric."
+METRICS_TAG = "sail.metrics."  # + split: JSON {metric: value}
 DATA_TAG = "sail.data_fingerprint"
 PARENT_TAG = "sail.parent_model"
 GATE_TAG = "sail.gate"
@@ -80,23 +81,38 @@ def logged_model_id(name: str, version: str) -> str | None:
 
 
 def record_metrics(name: str, version: str, metrics: Mapping[str, float]) -> dict[str, float]:
-    """Store evaluation metrics on a version as tags `metric.<name>`; returns them by tag name."""
-    stored = {}
+    """Store evaluation metrics (keys `<split>/<metric>`) on a version: one tag per split,
+    `sail.metrics.<split>`, holding JSON {metric: value} (merged with what the tag held);
+    returns them by MLflow metric name. The logged model carries them as model metrics too."""
+    stored: dict[str, float] = {}
+    by_split: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
         number = numeric(value)
         if number is None:
             raise ValueError(f"metric {key!r} of {name} v{version} is not a number: {value!r}")
-        stored[metric_name(key)] = number
+        if "/" not in key:
+            raise ValueError(f"metric {key!r} of {name} v{version} names no split (<split>/...)")
+        split, metric = metric_name(key).split("/", 1)
+        by_split.setdefault(split, {})[metric] = stored[f"{split}/{metric}"] = number
     client = mlflow.MlflowClient()
-    for key, number in stored.items():
-        client.set_model_version_tag(name, str(version), METRIC_TAG + key, repr(number))
+    tags = client.get_model_version(name, str(version)).tags
+    for split, figures in by_split.items():
+        merged = {**json.loads(tags.get(METRICS_TAG + split, "{}")), **figures}
+        client.set_model_version_tag(
+            name, str(version), METRICS_TAG + split, json.dumps(merged, sort_keys=True)
+        )
     return stored
 
 
 def version_metrics(name: str, version: str) -> dict[str, float]:
-    """The metrics recorded on a version (tags `metric.<name>`), by metric name."""
+    """The metrics recorded on a version, as `<split>/<metric>`."""
     tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
-    return {k[len(METRIC_TAG) :]: float(v) for k, v in tags.items() if k.startswith(METRIC_TAG)}
+    return {
+        f"{key[len(METRICS_TAG) :]}/{metric}": float(value)
+        for key, text in tags.items()
+        if key.startswith(METRICS_TAG)
+        for metric, value in json.loads(text).items()
+    }
 
 
 def version_by_alias(name: str, alias: str) -> str | None:
@@ -194,8 +210,8 @@ def validation_metrics(name: str, version: str, data_fingerprint: str) -> dict[s
     tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
     if tags.get(EVALUATED_ON_TAG) != data_fingerprint:
         return None
-    prefix = METRIC_TAG + "validation/"
-    return {k[len(prefix) :]: float(v) for k, v in tags.items() if k.startswith(prefix)} or None
+    figures = json.loads(tags.get(METRICS_TAG + "validation", "{}"))
+    return {metric: float(value) for metric, value in figures.items()} or None
 
 
 def rejection(name: str) -> str | None:

@@ -178,7 +178,7 @@ def test_pipeline_suite_reads_the_latest_finished_run(tracking_uri):
     client.create_registered_model("sail-embedding")
     version = client.create_model_version("sail-embedding", "file:///tmp/none", run_id=finished)
     client.set_registered_model_alias("sail-embedding", "champion", version.version)
-    tag = ("metric.movielens/hr_10", "0.03")
+    tag = ("sail.metrics.test", '{"movielens/hr_10": 0.03}')
     client.set_model_version_tag("sail-embedding", version.version, *tag)
 
     result = pipeline.run(tracking_uri=tracking_uri)
@@ -194,7 +194,7 @@ def test_pipeline_suite_reads_the_latest_finished_run(tracking_uri):
     }
     assert result["quality"]["champion"] == {
         "version": str(version.version),
-        "metrics": {"movielens/hr_10": 0.03},
+        "metrics": {"test/movielens/hr_10": 0.03},
     }
     assert result["publish"]["rows/item_embedding"] == 40
     recorded = feature_store.recorded_publish(tracking_uri)

@@ -1,7 +1,13 @@
 """Step profiles and the readable title of a pipeline run."""
 
 from model_code.training.stages import load_stage
-from sail.pipeline.profiles import PROFILES, profile_of, run_title, stage_steps
+from sail.pipeline.profiles import (
+    PROFILES,
+    profile_of,
+    readable_parameters,
+    run_title,
+    stage_steps,
+)
 
 
 def _parameters(steps, preset="mini"):
@@ -24,3 +30,13 @@ def test_other_steps_name_the_counts_with_stage_defaults_resolved():
 def test_the_title_has_preset_profile_and_start_time_in_utc():
     title = run_title(_parameters(PROFILES["quick"], "base"), started=1796000000)
     assert title == "base · quick · 2026-11-30 00:53 UTC"
+
+
+def test_whole_numbers_lose_the_decimal_point_kfp_gives_them():
+    given = {"content1_steps": "45.0", "baseline_margin": "0.01", "data_uri": "", "dim": 128}
+    assert readable_parameters(given) == {
+        "content1_steps": "45",
+        "baseline_margin": "0.01",
+        "data_uri": "",
+        "dim": "128",
+    }
