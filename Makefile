@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data compile ui serve results bench gpu-check test test-slow lint format clean
+.PHONY: help setup run data compile ui serve screenshots results bench gpu-check test test-slow lint format clean
 PORT ?= 8080
 UI_PORT ?= 5000
 GPUS ?= 1
@@ -46,6 +46,9 @@ ui: $(STAMP) ## The local MLflow tracking server and UI (SAIL_HOME/mlflow) on 12
 
 serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v1/v2 + OpenAI routes
 	$(BIN)/sail serve --model-uri $(MODEL_URI) --port $(PORT)
+
+screenshots: $(STAMP) ## After make run: the MLflow UI's pages of the latest run into docs/ui (needs chromium)
+	$(BIN)/python scripts/ui_screenshots.py --out docs/ui
 
 results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md; ~1 h
 	$(BIN)/sail data prepare
