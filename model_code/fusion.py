@@ -91,3 +91,12 @@ def mean_tanh_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Embedding = mean over valid tokens of tanh(hidden states)."""
     weights = mask.to(hidden.dtype).unsqueeze(-1)
     return (torch.tanh(hidden) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Embedding = mean over valid tokens of the hidden states (sentence-transformers' pooling)."""
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+POOLS = {"mean": mean_pool, "mean_tanh": mean_tanh_pool}

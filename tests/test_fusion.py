@@ -1,7 +1,7 @@
 import torch
 
 from model_code.config import FuserConfig
-from model_code.fusion import Qwen2Fuser, mean_tanh_pool
+from model_code.fusion import Qwen2Fuser, mean_pool, mean_tanh_pool
 
 QWEN_TINY = {
     "hidden_size": 32,
@@ -62,3 +62,9 @@ def test_mean_tanh_pool_by_hand():
         ]
     )
     assert torch.allclose(mean_tanh_pool(hidden, mask), expected)
+
+
+def test_mean_pool_by_hand():
+    hidden = torch.tensor([[[1.0, -2.0], [3.0, 4.0], [9.0, 9.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.allclose(mean_pool(hidden, mask), torch.tensor([[2.0, 1.0]]))

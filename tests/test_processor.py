@@ -32,6 +32,25 @@ def test_instructions_differ_by_side_and_dataset(tiny):
         processor.instruction("middle")
 
 
+def test_without_an_instruction_prefix_the_input_is_the_tokenizers_own(tiny):
+    from dataclasses import replace
+
+    from model_code.processor import SailProcessor
+
+    _, processor = tiny
+    config = replace(
+        processor.config, fuser=replace(processor.config.fuser, instruction_prefix=False)
+    )
+    plain = SailProcessor(config)
+    item = [plain.prepare(Item(id="a", title="x"))]
+    inputs = plain.collate(item, plain.instruction("query"))
+    assert plain.tokenizer.convert_ids_to_tokens(inputs.head_ids.tolist()) == ["[CLS]"]
+    text = inputs.text_ids[0, inputs.text_mask[0]].tolist()
+    assert plain.tokenizer.decode(text) == "title : x [SEP]"
+    other = plain.collate(item, plain.instruction("target"))
+    assert torch.equal(inputs.head_ids, other.head_ids)  # no instruction in the input
+
+
 def _an_image_ref():
     from model_code.data.synthetic import mixed_items
 
