@@ -4,8 +4,10 @@ Each training set and each evaluation set is summarised by k-means centroids of 
 (early-checkpoint) embeddings. A training set's score against an evaluation set is
 sum(plan * similarity), where similarity is the cosine between the two centroid sets and plan is
 the entropic optimal-transport (Sinkhorn) plan for the cost 1 - similarity. Scores are averaged
-over evaluation sets, z-scored across training sets and turned into sampling weights by a softmax
-with a temperature.
+over evaluation sets; each set's configured weight is then scaled by exp(score / temperature),
+with the temperature in the scores' own unit (cosine similarity), and the result normalised.
+Equal scores keep the configured weights; a set scoring one temperature higher than another gets
+e times its configured share relative to it, however many sets there are.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scipy.special import softmax
 from sklearn.cluster import KMeans
 
 KMEANS_N_INIT = 4
+DEFAULT_TEMPERATURE = 0.05  # cosine similarity: 0.05 higher -> e times the configured share
 
 
 @dataclass(frozen=True)
@@ -118,34 +121,30 @@ def source_score(
     return float((plan * similarity).sum())
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    """(x - mean) / std; all zeros when the values do not vary (or there is only one)."""
-    std = x.std()
-    return (x - x.mean()) / std if std > 1e-12 else np.zeros_like(x)
-
-
 def balance_weights(
     train_sets: Mapping[str, np.ndarray],
     eval_sets: Mapping[str, np.ndarray],
     k: int = 8,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_TEMPERATURE,
     reg: float = 0.05,
     seed: int = 0,
+    priors: Mapping[str, float] | None = None,
 ) -> BalanceResult:
-    """Sampling weight per training set: softmax(zscore(mean score over eval sets) / temperature).
-
-    The z-score makes `temperature` independent of the raw score scale: at temperature 1, a set
-    one standard deviation above another gets e times its weight. Equal scores give equal weights.
-    """
+    """Sampling weight per training set: prior * exp(mean score over eval sets / temperature),
+    normalised. `priors` are the configured weights (default: equal); `temperature` is in cosine
+    units, so the weights follow how far apart the scores are, not only their order."""
     if not train_sets or not eval_sets:
         raise ValueError("train_sets and eval_sets must each hold at least one set")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     train_names, eval_names = list(train_sets), list(eval_sets)
+    prior = np.array([(priors or {}).get(name, 1.0) for name in train_names], dtype=np.float64)
+    if not np.isfinite(prior).all() or (prior <= 0).any():
+        raise ValueError(f"priors must be positive finite weights, got {dict(priors or {})}")
     train_centroids = [kmeans_centroids(train_sets[name], k, seed) for name in train_names]
     eval_centroids = [kmeans_centroids(eval_sets[name], k, seed) for name in eval_names]
     scores = np.array([[source_score(t, e, reg) for e in eval_centroids] for t in train_centroids])
-    weights = softmax(_zscore(scores.mean(axis=1)) / temperature)
+    weights = softmax(np.log(prior) + scores.mean(axis=1) / temperature)
     return BalanceResult(
         weights={name: float(w) for name, w in zip(train_names, weights, strict=True)},
         scores=scores,

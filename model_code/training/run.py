@@ -230,8 +230,9 @@ def attach_negatives(sources: dict, mined: dict[str, dict]) -> None:
 def balanced_weights(
     embedder: Embedder, sources: dict, data: TrainingData, seed: int, sample: int = 96
 ) -> dict[str, float]:
-    """Sampling weights by adaptive multi-source balancing: a sample of each training source and
-    of each evaluation set (the validation splits) embedded with the stage's starting model."""
+    """Sampling weights by adaptive multi-source balancing: the configured weights, scaled by how
+    close a sample of each training source lies to the evaluation sets (the validation splits),
+    all embedded with the stage's starting model."""
     rng = random.Random(seed)
     train_sets = {
         name: embedder.embed(_source_items(source.batch(rng, sample)), progress=False).vectors
@@ -241,7 +242,8 @@ def balanced_weights(
         name: embedder.embed(items, progress=False).vectors
         for name, items in _evaluation_items(data, rng, sample).items()
     }
-    result = balance_weights(train_sets, eval_sets, seed=seed)
+    configured = {name: source.config.weight for name, source in sources.items()}
+    result = balance_weights(train_sets, eval_sets, seed=seed, priors=configured)
     logger.info("balanced sampling weights: %s", result.weights)
     return result.weights
 

@@ -55,7 +55,7 @@ def test_weights_follow_known_overlap(known_overlap):
 
 def test_temperature_sharpens_and_flattens(known_overlap):
     train, evals = known_overlap
-    sharp = balance_weights(train, evals, temperature=0.2).weights
+    sharp = balance_weights(train, evals, temperature=0.01).weights
     flat = balance_weights(train, evals, temperature=100.0).weights
     assert sharp["on_target"] > 0.9
     assert max(flat.values()) - min(flat.values()) < 0.05
@@ -147,3 +147,23 @@ def test_balance_weights_rejects_bad_arguments(known_overlap):
         balance_weights(train, evals, temperature=0.0)
     with pytest.raises(ValueError):
         kmeans_centroids(np.zeros((0, DIM)), k=2)
+
+
+def test_two_sources_follow_the_scores_and_keep_the_configured_weights_when_equal(known_overlap):
+    """With two sets a z-score is always +-1; these weights follow how far apart the scores are."""
+    train, evals = known_overlap
+    priors = {"on_target": 0.3, "off_target": 0.7}
+    pair = {name: train[name] for name in priors}
+    result = balance_weights(pair, evals, priors=priors, temperature=0.05)
+    gap = result.scores[0, 0] - result.scores[1, 0]
+    ratio = result.weights["on_target"] / result.weights["off_target"]
+    assert ratio == pytest.approx(0.3 / 0.7 * np.exp(gap / 0.05))
+    closer = {"on_target": train["on_target"], "mixed": train["mixed"]}
+    near = balance_weights(closer, evals, priors={"on_target": 0.3, "mixed": 0.7})
+    far = balance_weights(pair, evals, priors=priors)
+    assert near.weights["on_target"] < far.weights["on_target"]  # a smaller gap, less of a shift
+    same = {"x": train["on_target"], "y": train["on_target"].copy()}
+    kept = balance_weights(same, evals, priors={"x": 0.7, "y": 0.3}).weights
+    assert kept == pytest.approx({"x": 0.7, "y": 0.3})
+    with pytest.raises(ValueError, match="priors"):
+        balance_weights(pair, evals, priors={"on_target": 0.0, "off_target": 1.0})
