@@ -167,14 +167,16 @@ def mine_negatives(embedder: Embedder, sources: dict, stage: StageConfig) -> dic
 
     Positives are the true caption->drawing scores; the F1-optimal threshold separates them from
     the other pairs; candidates above it are dropped as false negatives and the hardest ones at or
-    below it become the negatives. A random pool bounds the cost on CPU. The result holds item
-    ids only (JSON-ready), so mining can run as a step of its own.
+    below it become the negatives. Mining covers the whole training split, which content3 then
+    trains on (a data set's `mining_pool` option caps it at a random sample, and the stage then
+    trains on that sample). The result holds item ids only (JSON-ready), so mining can run as a
+    step of its own.
     """
     mined_sources = {}
     for name, source in sources.items():
         if not isinstance(source, OpenclipartSource):
             continue
-        pool_size = source.config.options.get("mining_pool", 512)
+        pool_size = source.config.options.get("mining_pool") or len(source.items)
         pool = random.Random(stage.seed).sample(source.items, min(pool_size, len(source.items)))
         query = embedder.embed(
             [caption_of(item) for item in pool],

@@ -17,7 +17,7 @@ from model_code.training.run import (
     mine_stage_negatives,
     train_stage,
 )
-from model_code.training.sources import TrainingData
+from model_code.training.sources import TrainingData, build_sources
 from model_code.training.stages import load_stage
 from model_code.training.trainer import StochasticSpecializer
 
@@ -179,6 +179,9 @@ def test_negatives_mined_as_a_step_train_the_next_stage(tmp_path):
         for item, negatives in result["negatives"].items()
     )
     json.dumps(mined)  # what the mining step writes
+    stage = load_stage("content3")
+    split = build_sources(stage, load_training_data(stage, synthetic=True))["openclipart"].items
+    assert set(result["negatives"]) == {item.id for item in split}  # content3 trains on all of it
     third = train_stage(
         "tiny",
         "content3",
