@@ -23,7 +23,9 @@ class GE2ETower(nn.Module):
         self.out_dim = settings["embedding_size"]
         self.settings = settings
         if config.weights:
-            checkpoint = torch.load(resolve_weights(config.weights), map_location="cpu")
+            checkpoint = torch.load(
+                resolve_weights(config.weights), map_location="cpu", weights_only=True
+            )
             state = checkpoint["model_state"]
             # the GE2E similarity scale/bias were for its training loss only
             self.load_state_dict({k: v for k, v in state.items() if not k.startswith("similarity")})

@@ -278,7 +278,7 @@ def load_heads(task: SailTrainingTask, folder: Path) -> None:
     path = folder / HEADS_FILE
     if not path.is_file():
         return
-    heads = torch.load(path, map_location="cpu", weights_only=False)
+    heads = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data
     current = task.temperatures.state_dict()
     shared = {k: v for k, v in heads["temperatures"].items() if k in current}
     task.temperatures.load_state_dict(shared, strict=False)
