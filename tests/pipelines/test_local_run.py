@@ -183,10 +183,14 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
 
 @pytest.mark.slow
 def test_a_worse_second_run_is_challenger_but_not_champion(fresh_home):
-    """mini (real weights) first, then tiny (random weights): the gate keeps mini as champion."""
+    """mini (real weights) first, then tiny (random weights): the gate keeps mini as champion.
+    No tolerance: on the 29 validation drawings of this capped run, recall is coarse enough that
+    a random model can land within 0.01 of a 2-step-trained one on a metric."""
     first = run_locally("mini", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
     assert first.versions == {"champion": "1", "challenger": "1"}
-    second = run_locally("tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
+    second = run_locally(
+        "tiny", "quick", tolerance=0.0, openclipart_limit=LIMIT, baseline_margin=OPEN
+    )
     assert second.versions == {"champion": "1", "challenger": "2"}
     with local_server(fresh_home / "mlflow") as uri:
         configure(uri)
