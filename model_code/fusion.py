@@ -89,8 +89,7 @@ def fuser_width(fuser: nn.Module) -> int:
 
 def mean_tanh_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Embedding = mean over valid tokens of tanh(hidden states)."""
-    weights = mask.to(hidden.dtype).unsqueeze(-1)
-    return (torch.tanh(hidden) * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+    return mean_pool(torch.tanh(hidden), mask)
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -22,16 +22,12 @@ def stage_steps(parameters: Mapping[str, object]) -> dict[str, int]:
     Values may arrive as text ("45", "45.0"), as KFP hands parameters to a component."""
     from model_code.training.stages import load_stage
 
-    steps = {}
-    for stage in STAGES:
-        count = int(float(parameters.get(f"{stage}_steps", 0) or 0))
-        steps[stage] = count or load_stage(stage).steps
-    return steps
+    return {stage: count or load_stage(stage).steps for stage, count in _given(parameters).items()}
 
 
 def profile_of(parameters: Mapping[str, object]) -> str:
     """The profile whose steps per stage the parameters give, else `steps 45/10/15/15/20`."""
-    given = {stage: int(float(parameters.get(f"{stage}_steps", 0) or 0)) for stage in STAGES}
+    given = _given(parameters)
     for name, steps in PROFILES.items():
         if steps == given:
             return name
@@ -53,3 +49,8 @@ def readable_parameters(parameters: Mapping[str, object]) -> dict[str, str]:
             text = text[:-2]
         readable[key] = text
     return readable
+
+
+def _given(parameters: Mapping[str, object]) -> dict[str, int]:
+    """Steps per stage as the parameters give them (0: the stage config's count)."""
+    return {stage: int(float(parameters.get(f"{stage}_steps", 0) or 0)) for stage in STAGES}

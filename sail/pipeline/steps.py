@@ -60,7 +60,6 @@ def tracked(step: str, params: dict | None = None, pipeline: dict | None = None)
     """
     import mlflow
 
-    from model_code.paths import DATA_ENV
     from sail.pipeline.isolation import current_scope
     from sail.pipeline.profiles import profile_of, readable_parameters, run_title
     from sail.tracking.lineage import log_data_input
@@ -90,8 +89,7 @@ def tracked(step: str, params: dict | None = None, pipeline: dict | None = None)
     with step_run(parent, step, started=began) as run_id:
         if params:
             mlflow.log_params({k: str(v) for k, v in params.items()})
-        if data := os.environ.get(DATA_ENV):
-            log_data_input(data, context=step)
+        log_data_input(None, context=step)  # the step's input Dataset, if it has one
         yield run_id
 
 
@@ -237,14 +235,12 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
     ({"validation", "test", "baselines": {"validation", "test"}}), Markdown in `report_path`."""
     from model_code.evaluation.baselines import MINILM, RIDGE, frozen_baselines
     from model_code.evaluation.suite import evaluate_splits
-    from model_code.paths import DATA_ENV
     from sail.tracking.lineage import data_input
     from sail.tracking.reports import log_evaluation, markdown_table
 
     params = {"preset": preset, "decides_on": "validation", "baselines": f"{RIDGE}, {MINILM}"}
     with tracked("evaluate", params):
-        data = os.environ.get(DATA_ENV)
-        dataset = data_input(data) if data else None
+        dataset = data_input()
         figures = evaluate_splits(Path(model_dir))
         baselines = frozen_baselines(preset)
         report = []
@@ -337,15 +333,13 @@ def _log_outcome(version: str, evaluation: dict, policy: GatePolicy, tags: dict)
     from mlflow.entities import RunTag
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    from model_code.paths import DATA_ENV
     from sail.tracking.descriptions import headline_metrics
     from sail.tracking.lineage import data_input
     from sail.tracking.names import metric_name
     from sail.tracking.registry import logged_model_id
 
     client = mlflow.MlflowClient()
-    data = os.environ.get(DATA_ENV)
-    dataset = data_input(data) if data else None
+    dataset = data_input()
     figures = {
         metric_name(f"{split}/{key}"): float(value)
         for split in ("validation", "test")

@@ -4,6 +4,7 @@ JSON artifact, and the data snapshot it read, as an MLflow dataset input."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,31 +46,22 @@ def log_config(name: str, config: Mapping[str, Any], run_id: str | None = None) 
     mlflow.MlflowClient().log_dict(run_id, dict(config), f"config/{name}.json")
 
 
-def data_input(data_dir: str | Path) -> MetaDataset | None:
-    """The ingested data folder as an MLflow dataset (name `sail-data@<snapshot>`, digest from
-    its fingerprint), or None for a folder without `snapshot.json`."""
-    from model_code.data.ingest import read_snapshot
+def data_input(data_dir: str | Path | None = None) -> MetaDataset | None:
+    """The ingested data folder (default: the step's, $SAIL_DATA_DIR) as an MLflow dataset (name
+    `sail-data@<snapshot>`, digest from its fingerprint); None without a folder or without
+    `snapshot.json` in it."""
+    found = _snapshot_dataset(data_dir)
+    return found[0] if found else None
 
-    snapshot = read_snapshot(Path(data_dir))
-    if not snapshot.get("fingerprint"):
+
+def log_data_input(data_dir: str | Path | None, context: str) -> MetaDataset | None:
+    """Record the data folder (as `data_input` finds it) as an input of the active run (what
+    `context`, e.g. the step, did with it), with the snapshot's full fingerprint and origin as
+    input tags; returns the dataset, or None when there is nothing to record."""
+    found = _snapshot_dataset(data_dir)
+    if found is None:
         return None
-    digest = snapshot["fingerprint"].split(":")[-1][:DIGEST_LENGTH]
-    with warnings.catch_warnings():  # mlflow registers the local source twice and says so
-        warnings.simplefilter("ignore", UserWarning)
-        source = resolve_dataset_source(str(Path(data_dir).resolve()))
-    return MetaDataset(source, name=f"{DATA_NAME}@{snapshot['snapshot']}", digest=digest)
-
-
-def log_data_input(data_dir: str | Path, context: str) -> MetaDataset | None:
-    """Record the data folder as an input of the active run (what `context`, e.g. the step, did
-    with it), with the snapshot's full fingerprint and origin as input tags; returns the dataset
-    (None when the folder has no snapshot record)."""
-    from model_code.data.ingest import read_snapshot
-
-    dataset = data_input(data_dir)
-    if dataset is None:
-        return None
-    snapshot = read_snapshot(Path(data_dir))
+    dataset, snapshot = found
     tags = {
         "sail.data_fingerprint": snapshot["fingerprint"],
         "sail.data_snapshot": snapshot["snapshot"],
@@ -77,6 +69,25 @@ def log_data_input(data_dir: str | Path, context: str) -> MetaDataset | None:
     }
     mlflow.log_input(dataset, context=context, tags=tags)
     return dataset
+
+
+def _snapshot_dataset(data_dir: str | Path | None) -> tuple[MetaDataset, dict] | None:
+    """The folder's dataset and its `snapshot.json`, read once."""
+    from model_code.data.ingest import read_snapshot
+    from model_code.paths import DATA_ENV
+
+    data_dir = data_dir or os.environ.get(DATA_ENV)
+    if not data_dir:
+        return None
+    snapshot = read_snapshot(Path(data_dir))
+    if not snapshot.get("fingerprint"):
+        return None
+    digest = snapshot["fingerprint"].split(":")[-1][:DIGEST_LENGTH]
+    with warnings.catch_warnings():  # mlflow registers the local source twice and says so
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(Path(data_dir).resolve()))
+    name = f"{DATA_NAME}@{snapshot['snapshot']}"
+    return MetaDataset(source, name=name, digest=digest), snapshot
 
 
 def _named_entries(value: Any) -> bool:
