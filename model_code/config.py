@@ -56,6 +56,9 @@ class VisionConfig:
     perceiver_layers: int = 2
     perceiver_heads: int = 4
     max_frames: int = 8
+    # A linear map from the mean tower features into the embedding beside the fused path,
+    # set to the closed-form ridge map before training (`model_code/encoders/shortcut.py`).
+    shortcut: bool = False
 
     def __post_init__(self) -> None:
         self.mean, self.std = tuple(self.mean), tuple(self.std)
@@ -105,6 +108,9 @@ class ModelConfig:
     text: TextConfig = field(default_factory=TextConfig)
     matryoshka_dims: tuple[int, ...] = ()
     sequence_pooling: str = "mean"  # user interest from item sequences: "mean" or "transformer"
+    # Centre every embedding and express it in principal directions (fitted before training,
+    # `model_code/encoders/output_basis.py`), so Matryoshka prefixes keep the leading ones.
+    output_basis: bool = False
 
     def __post_init__(self) -> None:
         self.matryoshka_dims = tuple(self.matryoshka_dims)

@@ -11,6 +11,7 @@ from torch import nn
 from model_code.config import ConfigError, ModelConfig
 from model_code.encoders.audio import AudioEncoder
 from model_code.encoders.feature_cache import TowerFeatureCache
+from model_code.encoders.output_basis import OutputBasis
 from model_code.encoders.sequence import build_pooler
 from model_code.encoders.vision import VisionEncoder
 from model_code.fusion import POOLS, build_fuser, fuser_width
@@ -33,9 +34,10 @@ class SailEmbeddingModel(nn.Module):
         self.vision = VisionEncoder(config.vision, width)
         self.audio = AudioEncoder(config.audio, width)
         self.pooler = build_pooler(config.sequence_pooling, width)
+        self.output_basis = OutputBasis(width) if config.output_basis else None
 
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
-        tokens, mask = self.token_sequence(inputs)
+        tokens, mask, frame_features = self.token_sequence(inputs)
         hidden = self.fuser(tokens, mask)
         # Pool over the item's own tokens: an instruction prefix is attended to but, being the
         # same for every item of a batch, left out of the mean (as instruction-tuned embedders
@@ -43,7 +45,14 @@ class SailEmbeddingModel(nn.Module):
         pool_mask = mask.clone()
         if self.config.fuser.instruction_prefix:
             pool_mask[:, : len(inputs.head_ids)] = 0
-        return F.normalize(POOLS[self.config.fuser.pooling](hidden, pool_mask), dim=-1)
+        fused = POOLS[self.config.fuser.pooling](hidden, pool_mask)
+        shortcut = self.vision.shortcut
+        if shortcut is None or frame_features is None:
+            embeddings = F.normalize(fused, dim=-1)
+        else:
+            has_frames = inputs.frame_counts > 0
+            embeddings = shortcut(fused, frame_features, has_frames, inputs.has_text())
+        return embeddings if self.output_basis is None else self.output_basis(embeddings)
 
     def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
         """User-interest vectors: each context lists rows of `vectors` (item embeddings)."""
@@ -65,13 +74,17 @@ class SailEmbeddingModel(nn.Module):
             self.config.sequence_pooling = kind
             self.pooler = build_pooler(kind, self.config.embed_dim)
 
-    def token_sequence(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each item's [instruction; audio token; vision latents; text] embeddings, right-padded."""
+    def token_sequence(
+        self, inputs: ModelInputs
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Each item's [instruction; audio token; vision latents; text] embeddings, right-padded,
+        their mask, and each item's mean tower features ([B, tower width], zeros for items
+        without frames; None when the batch has no frames)."""
         lookup = self.fuser.token_embeddings
         head = lookup(inputs.head_ids)
         text = lookup(inputs.text_ids)
         audio = self._media_tokens(self.audio, inputs.audio, inputs.chunk_counts)
-        vision = self._media_tokens(self.vision, inputs.pixels, inputs.frame_counts)
+        vision, frame_features = self._vision_tokens(inputs)
         sequences = []
         for row in range(len(inputs)):
             parts = [head]
@@ -83,7 +96,20 @@ class SailEmbeddingModel(nn.Module):
         lengths = torch.tensor([len(s) for s in sequences], device=head.device)
         padded = nn.utils.rnn.pad_sequence(sequences, batch_first=True)
         mask = torch.arange(padded.shape[1], device=head.device)[None, :] < lengths[:, None]
-        return padded, mask.long()
+        return padded, mask.long(), frame_features
+
+    def _vision_tokens(self, inputs: ModelInputs):
+        """Per-item Perceiver tokens (None without frames) and the per-item mean tower features."""
+        if inputs.pixels is None:
+            return None, None
+        counts = inputs.frame_counts
+        present = counts > 0
+        dtype = next(self.vision.parameters()).dtype  # bf16 under DeepSpeed on GPUs
+        tokens, pooled = self.vision.encode(inputs.pixels.to(dtype), counts[present])
+        features = pooled.new_zeros(len(counts), pooled.shape[1])
+        features[present] = pooled
+        encoded = iter(tokens)
+        return [next(encoded) if has else None for has in present.tolist()], features
 
     @staticmethod
     def _media_tokens(encoder: nn.Module, values: torch.Tensor | None, counts: torch.Tensor):

@@ -52,6 +52,11 @@ class ModelInputs:
     frame_counts: torch.Tensor  # [B]
     audio: torch.Tensor | None  # [chunks_total, frames, mels]
     chunk_counts: torch.Tensor  # [B]
+    content_lengths: torch.Tensor  # [B] tokens of each item's own text (0: the item has none)
+
+    def has_text(self) -> torch.Tensor:
+        """[B] bools: which items have text of their own (beyond the template)."""
+        return self.content_lengths > 0
 
     def to(self, device: torch.device | str) -> ModelInputs:
         def move(value):
@@ -126,7 +131,8 @@ class SailProcessor:
             head += self._encode(self._head_template.format(instruction=instruction))
             tail = self._encode(self._tail) + tail
         limit = self.config.fuser.max_text_tokens
-        texts = [self._encode(p.text)[:limit] + tail for p in prepared]
+        contents = [self._encode(p.text)[:limit] for p in prepared]
+        texts = [ids + tail for ids in contents]
         width = max(len(ids) for ids in texts)
         text_ids = torch.zeros(len(texts), width, dtype=torch.long)
         text_mask = torch.zeros(len(texts), width, dtype=torch.bool)
@@ -144,6 +150,7 @@ class SailProcessor:
             frame_counts=torch.tensor([len(p.frames) for p in prepared], dtype=torch.long),
             audio=torch.stack(chunks) if chunks else None,
             chunk_counts=torch.tensor([len(p.audio) for p in prepared], dtype=torch.long),
+            content_lengths=torch.tensor([len(ids) for ids in contents], dtype=torch.long),
         )
 
     def __call__(self, items: list[Item], side: str = "target") -> ModelInputs:

@@ -11,6 +11,7 @@ from torch import nn
 from model_code.config import ConfigError, VisionConfig
 from model_code.encoders.feature_cache import TowerFeatureCache
 from model_code.encoders.perceiver import VisualPerceiver
+from model_code.encoders.shortcut import VisionShortcut
 from model_code.weights import resolve_weights
 
 
@@ -63,6 +64,17 @@ class SiglipTower(nn.Module):
         return self.net(pixel_values=pixels).last_hidden_state
 
 
+def mean_per_item(per_frame: torch.Tensor, frame_counts: torch.Tensor) -> torch.Tensor:
+    """[frames_total, D] rows grouped by `frame_counts` (all > 0) -> each group's mean."""
+    items = torch.repeat_interleave(
+        torch.arange(len(frame_counts), device=per_frame.device), frame_counts
+    )
+    sums = per_frame.new_zeros(len(frame_counts), per_frame.shape[1]).index_add_(
+        0, items, per_frame
+    )
+    return sums / frame_counts[:, None].to(per_frame.dtype)
+
+
 VISION_TOWERS = {"efficientnet_lite": EfficientNetLiteTower, "siglip": SiglipTower}
 
 
@@ -82,11 +94,21 @@ class VisionEncoder(nn.Module):
             config.perceiver_heads,
             config.max_frames,
         )
+        self.shortcut = VisionShortcut(self.tower.out_dim, width) if config.shortcut else None
         self.feature_cache: TowerFeatureCache | None = None  # set by `cache_tower_features`
 
     def forward(self, pixels: torch.Tensor, frame_counts: torch.Tensor) -> torch.Tensor:
         """pixels [frames_total, 3, H, W]; frame_counts [items] (all > 0) -> [items, Q, width]."""
-        return self.perceiver(self.projection(self.tower_features(pixels)), frame_counts)
+        return self.encode(pixels, frame_counts)[0]
+
+    def encode(
+        self, pixels: torch.Tensor, frame_counts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Perceiver's [items, Q, width] tokens and each item's mean tower features
+        [items, tower width] (over all its frames' patches), from one pass of the tower."""
+        features = self.tower_features(pixels)
+        tokens = self.perceiver(self.projection(features), frame_counts)
+        return tokens, mean_per_item(features.mean(1), frame_counts)
 
     def tower_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """The tower's patch tokens, from the feature cache while the tower is frozen."""

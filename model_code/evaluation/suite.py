@@ -18,8 +18,11 @@ from model_code.evaluation.retrieval import (
     next_item_report,
     score_ranking_report,
 )
+from model_code.items import Item
 from model_code.paths import feature_cache_dir
 from model_code.training.stages import load_stage
+
+RIDGE_ALPHA = 10.0  # the frozen ridge baseline's (and the vision shortcut's) regularisation
 
 
 def _fitting(ks, candidates: int) -> tuple[int, ...]:
@@ -32,32 +35,54 @@ def _instructions(stage: str, dataset: str) -> dict[str, str]:
     return load_stage(stage).dataset(dataset).instructions
 
 
-def openclipart_retrieval(embedder: Embedder, pairs: pd.DataFrame, ks=(1, 5, 10)) -> dict:
-    """Text->image and image->text recall@k over one split (each row is a caption/drawing pair)."""
+def openclipart_retrieval(
+    embedder: Embedder, pairs: pd.DataFrame, ks=(1, 5, 10), dims: tuple[int | None, ...] = (None,)
+) -> dict:
+    """Text->image and image->text recall@k over one split (each row is a caption/drawing pair).
+
+    With several Matryoshka `dims`, returns {dim: report}, each from the same full-size vectors.
+    """
     items = openclipart_items(pairs)
     captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
     instructions = _instructions("content2", "openclipart")
     text = embedder.embed(captions, side="query", instruction=instructions["query"]).vectors
     image = embedder.embed(drawings, instruction=instructions["target"]).vectors
-    return cross_modal_report(text, image, _fitting(ks, len(items)))
+    reports = {
+        dim: cross_modal_report(prefix(text, dim), prefix(image, dim), _fitting(ks, len(items)))
+        for dim in dims
+    }
+    return reports[None] if dims == (None,) else reports
+
+
+def prefix(vectors: np.ndarray, dim: int | None) -> np.ndarray:
+    """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None)."""
+    if dim is None:
+        return vectors
+    cut = vectors[:, :dim]
+    return (cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def frozen_ridge_baseline(
-    embedder: Embedder, train: pd.DataFrame, test: pd.DataFrame, alpha: float = 10.0, ks=(1, 5, 10)
+    embedder: Embedder,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    alpha: float = RIDGE_ALPHA,
+    ks=(1, 5, 10),
 ) -> dict:
     """The frozen-encoder baseline: pooled vision-tower features mapped into the frozen text
     space by ridge regression fitted on the train split, evaluated on the test split."""
     return ridge_report(embedder, fit_ridge(embedder, train, alpha), test, ks)
 
 
-def fit_ridge(embedder: Embedder, train: pd.DataFrame, alpha: float = 10.0) -> Ridge:
+def fit_ridge(embedder: Embedder, train: pd.DataFrame, alpha: float = RIDGE_ALPHA) -> Ridge:
     """Ridge regression from pooled vision-tower features to the frozen caption vectors."""
-    return Ridge(alpha=alpha).fit(image_features(embedder, train), caption_vectors(embedder, train))
+    features = image_features(embedder, openclipart_items(train))
+    return Ridge(alpha=alpha).fit(features, caption_vectors(embedder, train))
 
 
 def ridge_report(embedder: Embedder, ridge: Ridge, pairs: pd.DataFrame, ks=(1, 5, 10)) -> dict:
     """Text<->image recall with each drawing represented by its ridge-mapped vision features."""
-    mapped = ridge.predict(image_features(embedder, pairs))
+    mapped = ridge.predict(image_features(embedder, openclipart_items(pairs)))
     mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
     return cross_modal_report(
         caption_vectors(embedder, pairs), mapped.astype(np.float32), _fitting(ks, len(pairs))
@@ -72,13 +97,13 @@ def caption_vectors(embedder: Embedder, pairs: pd.DataFrame) -> np.ndarray:
 
 
 @torch.inference_mode()
-def image_features(embedder: Embedder, frame: pd.DataFrame, batch_size: int = 32) -> np.ndarray:
-    """Mean-pooled vision-tower features of each row's image (no Perceiver, no fuser)."""
+def image_features(embedder: Embedder, items: list[Item], batch_size: int = 32) -> np.ndarray:
+    """Mean-pooled vision-tower features of each item's image (no Perceiver, no fuser)."""
     processor, vision = embedder.processor, embedder.model.vision
     features = []
-    for start in range(0, len(frame), batch_size):
-        rows = frame.iloc[start : start + batch_size]
-        pixels = [processor.prepare(drawing_of(i)).frames[0] for i in openclipart_items(rows)]
+    for start in range(0, len(items), batch_size):
+        rows = items[start : start + batch_size]
+        pixels = [processor.prepare(drawing_of(i)).frames[0] for i in rows]
         tokens = vision.tower_features(torch.stack(pixels).to(embedder.device))
         features.append(tokens.mean(1).cpu().numpy())
     return np.concatenate(features)
@@ -109,21 +134,28 @@ def movielens_next_item(
     split: str = "test",
     window: int = 10,
     ks=(10,),
+    dims: tuple[int | None, ...] = (None,),
 ) -> dict:
     """HR@k / NDCG@k of ranking ALL movies for each user's held-out positive; the user vector is
-    the model's sequence pooler over the last `window` items before it."""
+    the model's sequence pooler over the last `window` items before it (at full size; users and
+    items are then cut to each Matryoshka size of `dims`, as `openclipart_retrieval` returns)."""
     ids, vectors = movie_vectors(embedder, tables["items"])
     index = {item_id: row for row, item_id in enumerate(ids)}
     contexts, targets, seen = user_contexts(tables["sequences"], split, window)
     rows = [[index[i] for i in context] for context in contexts]
     users = embedder.model.eval().pool_sequences(torch.from_numpy(vectors), rows)
-    return next_item_report(
-        users.numpy().astype(np.float32),
-        vectors,
-        np.array([index[t] for t in targets]),
-        [np.array([index[i] for i in s]) for s in seen],
-        ks,
-    )
+    users = users.numpy().astype(np.float32)  # unit vectors from the pooler
+    reports = {
+        dim: next_item_report(
+            prefix(users, dim),
+            prefix(vectors, dim),
+            np.array([index[t] for t in targets]),
+            [np.array([index[i] for i in s]) for s in seen],
+            ks,
+        )
+        for dim in dims
+    }
+    return reports[None] if dims == (None,) else reports
 
 
 def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test", ks=(10,)):

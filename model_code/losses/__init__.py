@@ -2,7 +2,7 @@
 
 from model_code.losses.cosent import cosent
 from model_code.losses.hard_negative import hard_negative_info_nce
-from model_code.losses.infonce import info_nce
+from model_code.losses.infonce import candidate_info_nce, info_nce
 from model_code.losses.late_fusion import LateFusionGate, late_fusion_loss
 from model_code.losses.matryoshka import matryoshka
 from model_code.losses.micl import micl
@@ -12,6 +12,7 @@ __all__ = [
     "LateFusionGate",
     "LearnableTemperature",
     "TemperatureBank",
+    "candidate_info_nce",
     "cosent",
     "hard_negative_info_nce",
     "info_nce",

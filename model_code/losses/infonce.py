@@ -52,3 +52,31 @@ def info_nce(
     logits = query @ target.T / temperature
     labels = torch.arange(query.shape[0], device=query.device)
     return F.cross_entropy(logits, labels)
+
+
+def candidate_info_nce(
+    query: Tensor,
+    candidates: Tensor,
+    positives: Tensor,
+    temperature: Tensor | float,
+    excluded: Tensor | None = None,
+) -> Tensor:
+    """InfoNCE of each query against a shared candidate set: `candidates[positives[i]]` is
+    query i's positive, every other candidate a negative except those `excluded` ([B, N] bool)
+    marks for that query (e.g. items of the user's own history)."""
+    if query.ndim != 2 or candidates.ndim != 2 or query.shape[1] != candidates.shape[1]:
+        raise ValueError(
+            f"query [B, D] and candidates [N, D] must share D, got {tuple(query.shape)} "
+            f"and {tuple(candidates.shape)}"
+        )
+    check_temperature(temperature)
+    if positives.shape != (query.shape[0],):
+        raise ValueError(f"positives must be [B], got shape {tuple(positives.shape)}")
+    logits = query @ candidates.T / temperature
+    if excluded is not None:
+        check_mask(excluded, tuple(logits.shape), "excluded")
+        rows = torch.arange(len(positives), device=logits.device)
+        if bool(excluded[rows, positives].any()):
+            raise ValueError("a query's positive is among its excluded candidates")
+        logits = logits.masked_fill(excluded, float("-inf"))
+    return F.cross_entropy(logits, positives)

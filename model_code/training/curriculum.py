@@ -15,10 +15,12 @@ import numpy as np
 from model_code.embed import Embedder
 from model_code.paths import feature_cache_dir
 from model_code.training.run import StageInputs, train_stage
-from model_code.training.stages import STAGES
+from model_code.training.stages import STAGES, load_stage
 
 logger = logging.getLogger(__name__)
-CONTENT_STAGES = ("content1", "content2", "content3")
+OPENCLIPART_ROWS = {s: s for s in ("content1", "content2", "content3")} | {"id2item": "final"}
+MOVIELENS_ROWS = {"content3": "content only", "seq2item": "+ seq2item", "id2item": "+ ID2item"}
+MATRYOSHKA_STAGES = ("content3", "id2item")
 
 
 def run_curriculum(
@@ -33,6 +35,7 @@ def run_curriculum(
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
     from model_code.evaluation import suite
+    from model_code.evaluation.baselines import MINILM, minilm_encoder, sentence_encoder_next_item
 
     out_dir = Path(out_dir)
     steps = steps or {}
@@ -49,9 +52,15 @@ def run_curriculum(
     }
     base = Embedder.from_preset(preset)
     base.model.cache_tower_features(feature_cache_dir())
+    train_pairs = pairs[pairs["split"] == "train"]
     results["openclipart"]["frozen encoders + ridge"] = suite.frozen_ridge_baseline(
-        base, pairs[pairs["split"] == "train"], test_pairs
+        base, train_pairs, test_pairs
     )
+    alpha = load_stage(STAGES[0]).ridge_alpha  # the vision shortcut's, chosen on validation
+    results["openclipart"][f"frozen encoders + ridge (alpha {alpha:g})"] = (
+        suite.frozen_ridge_baseline(base, train_pairs, test_pairs, alpha=alpha)
+    )
+    results["movielens"][MINILM] = sentence_encoder_next_item(minilm_encoder(), tables, split)
     item_ids = list(tables["items"]["item_id"])
     results["movielens"]["popularity"] = suite.score_baseline(
         popularity_scores(tables["interactions"], item_ids), item_ids, tables, split
@@ -85,15 +94,25 @@ def run_curriculum(
         }
         embedder = Embedder.from_pretrained(result.model_dir)
         embedder.model.cache_tower_features(feature_cache_dir())
-        if stage in CONTENT_STAGES:
-            results["openclipart"][stage] = suite.openclipart_retrieval(embedder, test_pairs)
-        label = {"content3": "content only", "seq2item": "+ seq2item", "id2item": "+ ID2item"}
-        if stage in label:
-            results["movielens"][label[stage]] = suite.movielens_next_item(embedder, tables, split)
+        # Every Matryoshka size for the last content model and the final one; full size else.
+        dims = (None, *embedder.dims[:-1]) if stage in MATRYOSHKA_STAGES else (None,)
+        if stage in OPENCLIPART_ROWS:
+            reports = suite.openclipart_retrieval(embedder, test_pairs, dims=dims)
+            results["openclipart"].update(_rows(OPENCLIPART_ROWS[stage], reports, dims))
+        if stage in MOVIELENS_ROWS:
+            reports = suite.movielens_next_item(embedder, tables, split, dims=dims)
+            results["movielens"].update(_rows(MOVIELENS_ROWS[stage], reports, dims))
         _write(results, out_dir)
     results["semantic_ids"] = semantic_id_report(embedder, tables)  # the final stage's model
     _write(results, out_dir)
     return results
+
+
+def _rows(label: str, reports, dims) -> dict[str, dict]:
+    """Table rows: `label` at full size, `label · 128-d` at each smaller Matryoshka size."""
+    if dims == (None,):
+        return {label: reports}
+    return {label if dim is None else f"{label} · {dim}-d": reports[dim] for dim in dims}
 
 
 def semantic_id_report(embedder: Embedder, tables, levels: int = 3, size: int = 32) -> dict:

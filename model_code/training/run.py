@@ -72,6 +72,8 @@ def train_stage(
     if "movielens-id2item" in used and data.teacher_ids is None:
         attach_teacher(data, inputs.teacher, stage.seed)
     sources = build_sources(stage, data)
+    if stage.closed_form_init:
+        fit_closed_form(embedder, sources[stage.closed_form_init], stage.ridge_alpha)
     if stage.hard_negatives:
         mined = inputs.negatives or mine_negatives(embedder, sources, stage)
         attach_negatives(sources, mined)
@@ -89,6 +91,42 @@ def starting_model(preset: str, init: Path | None):
     model, processor = load_pretrained(init, preset) if init else create_model(preset)
     model.cache_tower_features(feature_cache_dir())
     return model, processor
+
+
+def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
+    """Fit the model's closed-form parts on a caption/drawing source, so that step 0 starts from
+    them: the vision shortcut (ridge from the drawings' mean tower features to the captions as
+    the starting model embeds them) and the output basis (centre and principal directions of
+    those captions). A model without either part is left as it is."""
+    model = embedder.model
+    if model.vision.shortcut is None and model.output_basis is None:
+        logger.info("the model has no closed-form parts; nothing to fit")
+        return
+    if not isinstance(source, OpenclipartSource):
+        raise ConfigError(
+            f"closed_form_init needs caption/drawing pairs, not {source.config.name!r}"
+        )
+    if model.output_basis is not None:
+        model.output_basis.reset()  # the ridge maps into the space before the basis
+    captions = embedder.embed(
+        [caption_of(item) for item in source.items],
+        side="query",
+        instruction=source.config.instructions["query"],
+        progress=False,
+    ).vectors
+    if model.vision.shortcut is not None:
+        fit_vision_shortcut(embedder, source.items, captions, ridge_alpha)
+    if model.output_basis is not None:
+        model.output_basis.fit(captions)
+    logger.info("closed-form parts fitted on %d pairs of %s", len(captions), source.config.name)
+
+
+def fit_vision_shortcut(embedder: Embedder, items: list, captions, alpha: float) -> None:
+    """Set the vision shortcut to the ridge map from the items' drawings (mean tower features)
+    to their `captions` (unit vectors from the model before its output basis)."""
+    from model_code.evaluation.suite import image_features
+
+    embedder.model.vision.shortcut.set_ridge(image_features(embedder, items), captions, alpha)
 
 
 def mine_stage_negatives(

@@ -32,6 +32,7 @@ SOURCES = (
     "movielens-id2item",
 )
 OMNI = "omni"
+FREEZABLE = ("vision", "audio", "fuser", "shortcut")  # towers, the fuser, the shortcut's map
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ class StageConfig:
     gradient_checkpointing: bool | None = None  # None: on when training on GPUs
     sequence_pooling: str = "mean"
     window: int = 10
+    # A caption->drawing data set on which the model's closed-form parts are fitted before step 0:
+    # the vision shortcut (ridge, `ridge_alpha`) and the output basis. None: they continue from
+    # the starting model.
+    closed_form_init: str | None = None
+    ridge_alpha: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -126,9 +132,16 @@ class StageConfig:
             raise ConfigError(f"stage {self.name!r}: data set names repeat: {names}")
         if self.sequence_pooling not in ("mean", "transformer"):
             raise ConfigError(f"unknown sequence_pooling {self.sequence_pooling!r}")
-        bad = [part for part in self.freeze if part not in ("vision", "audio", "fuser")]
+        bad = [part for part in self.freeze if part not in FREEZABLE]
         if bad:
             raise ConfigError(f"stage {self.name!r}: cannot freeze {bad[0]!r}")
+        if self.closed_form_init is not None and self.closed_form_init not in names:
+            raise ConfigError(
+                f"stage {self.name!r}: closed_form_init names {self.closed_form_init!r}, "
+                f"not one of its data sets {names}"
+            )
+        if self.ridge_alpha <= 0:
+            raise ConfigError(f"stage {self.name!r}: ridge_alpha must be > 0")
         if self.steps < 1 or self.batch_size < 2:
             raise ConfigError(f"stage {self.name!r}: needs steps >= 1 and batch_size >= 2")
 

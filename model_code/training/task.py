@@ -18,6 +18,7 @@ from model_code.items import Item
 from model_code.losses import (
     LateFusionGate,
     TemperatureBank,
+    candidate_info_nce,
     cosent,
     hard_negative_info_nce,
     info_nce,
@@ -55,9 +56,7 @@ class SailTrainingTask(nn.Module):
             model.use_sequence_pooling(stage.sequence_pooling)
         self.teacher_projection = nn.Linear(teacher_dim, dim) if teacher_dim else None
         self.rng = random.Random(stage.seed)
-        self.frozen = [
-            model.fuser if part == "fuser" else getattr(model, part).tower for part in stage.freeze
-        ]
+        self.frozen = [frozen_part(model, part) for part in stage.freeze]
         for module in self.frozen:
             module.requires_grad_(False)
 
@@ -159,6 +158,8 @@ class SailTrainingTask(nn.Module):
         return hard_negative_info_nce(qv, tv, padded, tau, negative_mask=mask)
 
     def _sequence_terms(self, batch: SequenceBatch) -> dict[str, torch.Tensor]:
+        """Each user-interest vector against every item the step embeds (its targets and all
+        contexts): the next item is the positive, the user's own context items are left out."""
         config = batch.dataset
         unique = {item.id: item for context in batch.contexts for item in context}
         unique.update({item.id: item for item in batch.targets})
@@ -167,12 +168,18 @@ class SailTrainingTask(nn.Module):
             [(unique[i], MODALITIES) for i in order], config.instructions["target"]
         )
         position = {item_id: row for row, item_id in enumerate(order)}
-        users = self.model.pool_sequences(
-            vectors, [[position[i.id] for i in context] for context in batch.contexts]
-        )
-        targets = vectors[[position[item.id] for item in batch.targets]]
+        contexts = [[position[i.id] for i in context] for context in batch.contexts]
+        users = self.model.pool_sequences(vectors, contexts)
+        positives = torch.tensor([position[item.id] for item in batch.targets], device=users.device)
+        excluded = torch.zeros(len(contexts), len(order), dtype=torch.bool, device=users.device)
+        for row, context in enumerate(contexts):
+            excluded[row, context] = True
+        excluded[torch.arange(len(contexts)), positives] = False
         tau = self.temperatures[config.name]
-        return {"seq2item": self._matryoshka(info_nce, users, targets, tau)}
+        loss = self._matryoshka(
+            candidate_info_nce, users, vectors, tau, positives=positives, excluded=excluded
+        )
+        return {"seq2item": loss}
 
     def _distill_terms(self, batch: DistillBatch) -> dict[str, torch.Tensor]:
         config = batch.dataset
@@ -197,6 +204,16 @@ class SailTrainingTask(nn.Module):
     @property
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+
+def frozen_part(model, part: str) -> nn.Module:
+    """The module a stage's `freeze` entry names: the fuser, a medium's tower, or the fitted
+    map of the vision shortcut (an empty module when the model has no shortcut)."""
+    if part == "fuser":
+        return model.fuser
+    if part == "shortcut":
+        return model.vision.shortcut.linear if model.vision.shortcut else nn.Identity()
+    return getattr(model, part).tower
 
 
 def _usable(present: set[str], wanted: tuple[str, ...]) -> bool:

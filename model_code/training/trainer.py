@@ -240,13 +240,16 @@ class Trainer:
         return result
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Pretrained fuser weights at the stage's lr, everything else at `head_lr_scale` x lr."""
-        fuser = {id(p) for p in self.task.model.fuser.parameters()}
+        """Weights that start from a solution (the pretrained fuser, the ridge-fitted vision
+        shortcut) at the stage's lr, everything else at `head_lr_scale` x lr."""
+        model = self.task.model
+        fitted = [model.fuser] + ([model.vision.shortcut.linear] if model.vision.shortcut else [])
+        fitted_ids = {id(p) for part in fitted for p in part.parameters()}
         trainable = [p for p in self.task.parameters() if p.requires_grad]
         groups = [
-            {"params": [p for p in trainable if id(p) in fuser], "lr": self.stage.lr},
+            {"params": [p for p in trainable if id(p) in fitted_ids], "lr": self.stage.lr},
             {
-                "params": [p for p in trainable if id(p) not in fuser],
+                "params": [p for p in trainable if id(p) not in fitted_ids],
                 "lr": self.stage.lr * self.stage.head_lr_scale,
             },
         ]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from model_code.losses import LearnableTemperature, info_nce
+from model_code.losses import LearnableTemperature, candidate_info_nce, info_nce
 
 
 def unit(*degrees: float) -> torch.Tensor:
@@ -83,3 +83,28 @@ def test_invalid_inputs():
         info_nce(unit(*Q), unit(*T), 0.0)
     with pytest.raises(ValueError, match="temperature must be a scalar"):
         info_nce(unit(*Q), unit(*T), torch.ones(2))
+
+
+def test_candidate_info_nce_matches_hand_value_and_leaves_out_excluded_candidates():
+    query, candidates = unit(0.0, 100.0), unit(20.0, 80.0, 250.0, 5.0)
+    positives = torch.tensor([0, 1])
+    excluded = torch.tensor([[False, False, False, True], [False, False, False, False]])
+    loss = candidate_info_nce(query, candidates, positives, 0.1, excluded=excluded)
+    first = hand_info_nce([0.0], [20.0, 80.0, 250.0], 0.1)  # 5 degrees left out
+    second = -math.log(
+        math.exp(math.cos(math.radians(20)) / 0.1)
+        / sum(math.exp(math.cos(math.radians(100 - t)) / 0.1) for t in (20, 80, 250, 5))
+    )
+    assert float(loss) == pytest.approx((first + second) / 2)
+    with_it = candidate_info_nce(query, candidates, positives, 0.1)
+    assert float(with_it) > float(loss)  # a near-duplicate negative costs more
+
+
+def test_candidate_info_nce_rejects_an_excluded_positive_and_bad_shapes():
+    query, candidates = unit(0.0), unit(20.0, 80.0)
+    with pytest.raises(ValueError, match="positive is among its excluded"):
+        candidate_info_nce(query, candidates, torch.tensor([1]), 0.1, torch.tensor([[0, 1]]).bool())
+    with pytest.raises(ValueError, match="positives must be \\[B\\]"):
+        candidate_info_nce(query, candidates, torch.tensor([0, 1]), 0.1)
+    with pytest.raises(ValueError, match="must share D"):
+        candidate_info_nce(query, torch.ones(2, 3, dtype=torch.float64), torch.tensor([0]), 0.1)

@@ -15,19 +15,27 @@ def test_schedule_trains_every_stage_and_reports(prepared_home, tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert set(results["stages"]) == {"teacher", *STAGES}
+    smaller = ("16-d", "32-d")  # tiny's Matryoshka sizes below the full 64
     assert set(results["openclipart"]) == {
         "frozen encoders + ridge",
+        "frozen encoders + ridge (alpha 30)",
         "content1",
         "content2",
         "content3",
+        "final",
+        *(f"{row} · {dim}" for row in ("content3", "final") for dim in smaller),
     }
     assert set(results["movielens"]) == {
+        "frozen MiniLM",
         "popularity",
         "ID teacher (BPR)",
         "content only",
         "+ seq2item",
         "+ ID2item",
+        *(f"{row} · {dim}" for row in ("content only", "+ ID2item") for dim in smaller),
     }
+    full, cut = results["movielens"]["+ ID2item"], results["movielens"]["+ ID2item · 16-d"]
+    assert full != cut  # the sizes are measured, not copied
     assert 0.0 <= results["movielens"]["ID teacher (BPR)"]["hr@10"] <= 1.0
     assert results["semantic_ids"]["unique_codes"] > 1
     page = tmp_path / "results.md"

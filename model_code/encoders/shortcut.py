@@ -1,0 +1,56 @@
+"""The vision shortcut: a linear map from an item's mean tower features into the embedding.
+
+The Perceiver and the fuser's vision path start from random weights, and on our data they take
+thousands of steps to reach what a closed-form ridge map from the frozen tower into the frozen
+text space gives at once. The shortcut starts there instead: it is set to that ridge solution
+before training (`fit_ridge_shortcut`), and for an item with frames and no text the fused path
+enters through a gate that starts at 0, so an image-only item embeds at step 0 exactly as the
+ridge baseline maps it. Training then moves the shortcut, opens the gate and trains the fused
+path from that starting point. An item with frames and text always weighs its fused path fully
+(its text is never gated away); an item without frames embeds through the fuser alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class VisionShortcut(nn.Module):
+    """embedding = normalize(g * normalize(fused) + normalize(W x + b)) for items with frames,
+    where x is the mean of their frames' tower features and g = 1 with text, tanh(gate) without."""
+
+    def __init__(self, feature_dim: int, width: int):
+        super().__init__()
+        self.linear = nn.Linear(feature_dim, width)
+        self.gate = nn.Parameter(torch.zeros(1))  # 1-d: DeepSpeed broadcasts no 0-d tensors
+
+    def forward(
+        self,
+        fused: torch.Tensor,
+        features: torch.Tensor,
+        has_frames: torch.Tensor,
+        has_text: torch.Tensor,
+    ) -> torch.Tensor:
+        """fused [B, width] pooled fuser states; features [B, feature_dim] (rows without frames
+        are ignored); has_frames / has_text [B] bools -> [B, width] unit vectors."""
+        shortcut = F.normalize(self.linear(features.to(self.linear.weight.dtype)), dim=-1)
+        weight = torch.where(has_text, torch.ones_like(self.gate), torch.tanh(self.gate))
+        mixed = weight[:, None].to(fused.dtype) * F.normalize(fused, dim=-1) + shortcut
+        return F.normalize(torch.where(has_frames[:, None], mixed, fused), dim=-1)
+
+    @torch.no_grad()
+    def set_ridge(self, features: np.ndarray, targets: np.ndarray, alpha: float) -> None:
+        """Set the map to the ridge regression of `targets` on `features` (with an intercept)
+        and close the gate."""
+        x = torch.as_tensor(features, dtype=torch.float64)
+        y = torch.as_tensor(targets, dtype=torch.float64)
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        xc, yc = x - x_mean, y - y_mean
+        gram = xc.T @ xc + alpha * torch.eye(x.shape[1], dtype=torch.float64)
+        weight = torch.linalg.solve(gram, xc.T @ yc).T  # [width, feature_dim]
+        self.linear.weight.copy_(weight.to(self.linear.weight.dtype))
+        self.linear.bias.copy_((y_mean - weight @ x_mean).to(self.linear.bias.dtype))
+        self.gate.zero_()
