@@ -108,17 +108,19 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
         )
     if model.output_basis is not None:
         model.output_basis.reset()  # the ridge maps into the space before the basis
-    captions = embedder.embed(
-        [caption_of(item) for item in source.items],
-        side="query",
-        instruction=source.config.instructions["query"],
-        progress=False,
-    ).vectors
+    captions = source_captions(embedder, source)
     if model.vision.shortcut is not None:
         fit_vision_shortcut(embedder, source.items, captions, ridge_alpha)
     if model.output_basis is not None:
         model.output_basis.fit(captions)
     logger.info("closed-form parts fitted on %d pairs of %s", len(captions), source.config.name)
+
+
+def source_captions(embedder: Embedder, source: OpenclipartSource):
+    """The source's captions as query vectors, under the data set's query instruction."""
+    items = [caption_of(item) for item in source.items]
+    instruction = source.config.instructions["query"]
+    return embedder.embed(items, side="query", instruction=instruction, progress=False).vectors
 
 
 def fit_vision_shortcut(embedder: Embedder, items: list, captions, alpha: float) -> None:
