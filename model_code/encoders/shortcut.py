@@ -3,11 +3,12 @@
 The Perceiver and the fuser's vision path start from random weights, and on our data they take
 thousands of steps to reach what a closed-form ridge map from the frozen tower into the frozen
 text space gives at once. The shortcut starts there instead: it is set to that ridge solution
-before training (`fit_ridge_shortcut`), and for an item with frames and no text the fused path
-enters through a gate that starts at 0, so an image-only item embeds at step 0 exactly as the
-ridge baseline maps it. Training then moves the shortcut, opens the gate and trains the fused
-path from that starting point. An item with frames and text always weighs its fused path fully
-(its text is never gated away); an item without frames embeds through the fuser alone.
+before training (`model_code.training.run.fit_closed_form`), and for an item with frames and no
+text the fused path enters through a gate that starts at 0, so an image-only item embeds at step 0
+exactly as the ridge baseline maps it. Training then keeps the map fixed (`freeze: shortcut`),
+opens the gate and trains the fused path from that starting point. An item with frames and text
+always weighs its fused path fully (its text is never gated away); an item without frames embeds
+through the fuser alone.
 """
 
 from __future__ import annotations
@@ -45,12 +46,9 @@ class VisionShortcut(nn.Module):
     def set_ridge(self, features: np.ndarray, targets: np.ndarray, alpha: float) -> None:
         """Set the map to the ridge regression of `targets` on `features` (with an intercept)
         and close the gate."""
-        x = torch.as_tensor(features, dtype=torch.float64)
-        y = torch.as_tensor(targets, dtype=torch.float64)
-        x_mean, y_mean = x.mean(0), y.mean(0)
-        xc, yc = x - x_mean, y - y_mean
-        gram = xc.T @ xc + alpha * torch.eye(x.shape[1], dtype=torch.float64)
-        weight = torch.linalg.solve(gram, xc.T @ yc).T  # [width, feature_dim]
-        self.linear.weight.copy_(weight.to(self.linear.weight.dtype))
-        self.linear.bias.copy_((y_mean - weight @ x_mean).to(self.linear.bias.dtype))
+        from sklearn.linear_model import Ridge
+
+        fitted = Ridge(alpha=alpha).fit(np.asarray(features, np.float64), targets)
+        self.linear.weight.copy_(torch.as_tensor(fitted.coef_, dtype=self.linear.weight.dtype))
+        self.linear.bias.copy_(torch.as_tensor(fitted.intercept_, dtype=self.linear.bias.dtype))
         self.gate.zero_()

@@ -19,10 +19,11 @@ from model_code.evaluation.retrieval import (
     score_ranking_report,
 )
 from model_code.items import Item
+from model_code.model import truncate
 from model_code.paths import feature_cache_dir
 from model_code.training.stages import load_stage
 
-RIDGE_ALPHA = 10.0  # the frozen ridge baseline's (and the vision shortcut's) regularisation
+RIDGE_ALPHA = 10.0  # the frozen ridge baseline's regularisation (the shortcut's is a stage key)
 
 
 def _fitting(ks, candidates: int) -> tuple[int, ...]:
@@ -58,8 +59,7 @@ def prefix(vectors: np.ndarray, dim: int | None) -> np.ndarray:
     """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None)."""
     if dim is None:
         return vectors
-    cut = vectors[:, :dim]
-    return (cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return truncate(torch.from_numpy(vectors), dim).numpy()
 
 
 def frozen_ridge_baseline(
