@@ -1,5 +1,6 @@
-"""Training losses: InfoNCE (+ Matryoshka, hard negatives), CoSENT, mICL and late fusion."""
+"""Training losses: InfoNCE (+ Matryoshka, hard negatives), CoSENT, mICL, late fusion, anchor."""
 
+from model_code.losses.anchor import anchor_loss
 from model_code.losses.cosent import cosent
 from model_code.losses.hard_negative import hard_negative_info_nce
 from model_code.losses.infonce import candidate_info_nce, info_nce
@@ -12,6 +13,7 @@ __all__ = [
     "LateFusionGate",
     "LearnableTemperature",
     "TemperatureBank",
+    "anchor_loss",
     "candidate_info_nce",
     "cosent",
     "hard_negative_info_nce",

@@ -74,6 +74,7 @@ def train_stage(
     sources = build_sources(stage, data)
     if stage.closed_form_init:
         fit_closed_form(embedder, sources[stage.closed_form_init], stage.ridge_alpha)
+    attach_anchors(embedder, sources)
     if stage.hard_negatives:
         mined = inputs.negatives or mine_negatives(embedder, sources, stage)
         attach_negatives(sources, mined)
@@ -114,6 +115,18 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
     if model.output_basis is not None:
         model.output_basis.fit(captions)
     logger.info("closed-form parts fitted on %d pairs of %s", len(captions), source.config.name)
+
+
+def attach_anchors(embedder: Embedder, sources: dict) -> None:
+    """Give each caption/drawing source whose data set has the anchor loss its captions as the
+    stage's starting model embeds them (after any closed-form fit): the anchor's targets."""
+    for source in sources.values():
+        if "anchor" not in source.config.losses:
+            continue
+        if not isinstance(source, OpenclipartSource):
+            name = source.config.name
+            raise ConfigError(f"the anchor loss needs caption/drawing pairs, not {name!r}")
+        source.anchors = torch.from_numpy(source_captions(embedder, source))
 
 
 def source_captions(embedder: Embedder, source: OpenclipartSource):

@@ -35,6 +35,7 @@ class PairBatch:
     dataset: DatasetConfig
     pairs: list[TrainingPair]
     negatives: list[list[Item]] = field(default_factory=list)
+    anchors: torch.Tensor | None = None  # each query as the stage's starting model embeds it
 
 
 @dataclass
@@ -46,9 +47,12 @@ class SequenceBatch:
 
 @dataclass
 class DistillBatch:
+    """Items and the teacher's whole catalogue: `rows` are the items' rows in `catalogue`."""
+
     dataset: DatasetConfig
     items: list[Item]
-    teacher: torch.Tensor
+    catalogue: torch.Tensor
+    rows: torch.Tensor
 
 
 class OpenclipartSource:
@@ -62,12 +66,15 @@ class OpenclipartSource:
         self.config = config
         self.items = _non_empty(openclipart_items(frame), config)
         self.negatives: dict[str, list[Item]] = {}
+        self.anchors: torch.Tensor | None = None  # [items, D] captions, for the anchor loss
 
     def batch(self, rng: random.Random, size: int) -> PairBatch:
-        chosen = rng.sample(self.items, min(size, len(self.items)))
+        rows = rng.sample(range(len(self.items)), min(size, len(self.items)))
+        chosen = [self.items[row] for row in rows]
         pairs = [TrainingPair(self.config.name, item, item) for item in chosen]
         negatives = [self.negatives.get(item.id, []) for item in chosen] if self.negatives else []
-        return PairBatch(self.config, pairs, negatives)
+        anchors = None if self.anchors is None else self.anchors[rows]
+        return PairBatch(self.config, pairs, negatives, anchors)
 
 
 class OpenclipartGroupsSource:
@@ -134,13 +141,13 @@ class MovielensId2ItemSource:
         self.items = _non_empty(
             [item for item in movielens_items(tables["items"]) if item.id in index], config
         )
-        self.vectors = torch.from_numpy(np.asarray(vectors, dtype=np.float32))
-        self.rows = [index[item.id] for item in self.items]
+        rows = [index[item.id] for item in self.items]
+        self.catalogue = torch.from_numpy(np.asarray(vectors, dtype=np.float32)[rows])
 
     def batch(self, rng: random.Random, size: int) -> DistillBatch:
         chosen = rng.sample(range(len(self.items)), min(size, len(self.items)))
-        rows = torch.tensor([self.rows[i] for i in chosen])
-        return DistillBatch(self.config, [self.items[i] for i in chosen], self.vectors[rows])
+        items = [self.items[i] for i in chosen]
+        return DistillBatch(self.config, items, self.catalogue, torch.tensor(chosen))
 
 
 SOURCE_CLASSES = {

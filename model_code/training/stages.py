@@ -23,6 +23,7 @@ LOSSES = (
     "hard_negative",
     "seq2item",
     "id2item",
+    "anchor",
 )
 SOURCES = (
     "openclipart",

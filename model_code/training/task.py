@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from model_code.config import MODALITIES
@@ -18,6 +17,7 @@ from model_code.items import Item
 from model_code.losses import (
     LateFusionGate,
     TemperatureBank,
+    anchor_loss,
     candidate_info_nce,
     cosent,
     hard_negative_info_nce,
@@ -137,6 +137,8 @@ class SailTrainingTask(nn.Module):
                 if int(both.sum()) > 1
                 else q.sum() * 0
             )
+        if "anchor" in config.losses:
+            terms["anchor"] = anchor_loss(main[0][0], batch.anchors.to(q.device))
         if "hard_negative" in config.losses:
             terms["hard_negative"] = self._hard_negative_term(
                 batch, main[0], t[len(targets) :], tau
@@ -182,13 +184,17 @@ class SailTrainingTask(nn.Module):
         return {"seq2item": loss}
 
     def _distill_terms(self, batch: DistillBatch) -> dict[str, torch.Tensor]:
+        """Each item's content embedding against the projected ID vectors of the teacher's
+        whole catalogue: its own ID vector is the positive, every other item's a negative."""
         config = batch.dataset
         content, _ = self.embed(
             [(i, MODALITIES) for i in batch.items], config.instructions["target"]
         )
-        teacher = F.normalize(self.teacher_projection(batch.teacher.to(content.device)), dim=-1)
+        teacher = self.teacher_projection(batch.catalogue.to(content.device))
+        positives = batch.rows.to(content.device)
         tau = self.temperatures[config.name]
-        return {"id2item": self._matryoshka(info_nce, content, teacher, tau)}
+        loss = self._matryoshka(candidate_info_nce, content, teacher, tau, positives=positives)
+        return {"id2item": loss}
 
     def _matryoshka(self, loss_fn, query, target, tau, **kwargs) -> torch.Tensor:
         return matryoshka(

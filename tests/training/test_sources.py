@@ -1,0 +1,56 @@
+"""Training sources: what a batch carries for the ID-to-item and anchor losses."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from model_code.config import ConfigError
+from model_code.data.catalogue import caption_of
+from model_code.embed import Embedder
+from model_code.factory import create_model
+from model_code.training.run import attach_anchors, attach_teacher, load_training_data
+from model_code.training.sources import MovielensId2ItemSource, build_sources
+from model_code.training.stages import load_stage
+
+
+def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
+    stage = load_stage("id2item")
+    data = load_training_data(stage, synthetic=True)
+    attach_teacher(data, None, seed=0)
+    config = next(d for d in stage.datasets if d.source == "movielens-id2item")
+    source = MovielensId2ItemSource(config, data)
+    batch = source.batch(random.Random(0), 4)
+    teacher = dict(zip(data.teacher_ids, data.teacher_vectors, strict=True))
+    assert batch.catalogue.shape == (len(source.items), data.teacher_vectors.shape[1])
+    for item, row in zip(batch.items, batch.rows.tolist(), strict=True):
+        np.testing.assert_array_equal(batch.catalogue[row].numpy(), teacher[item.id])
+
+
+def _anchored_content2():
+    stage = load_stage("content2")
+    stage.datasets[0].losses["anchor"] = 1.0
+    return stage
+
+
+def test_anchors_are_the_starting_models_captions():
+    stage = _anchored_content2()
+    sources = build_sources(stage, load_training_data(stage, synthetic=True))
+    embedder = Embedder(*create_model("tiny"))
+    attach_anchors(embedder, sources)
+    source = sources["openclipart"]
+    batch = source.batch(random.Random(1), 3)
+    instruction = source.config.instructions["query"]
+    captions = [caption_of(pair.query) for pair in batch.pairs]
+    expected = embedder.embed(captions, side="query", instruction=instruction, progress=False)
+    torch.testing.assert_close(batch.anchors, torch.from_numpy(expected.vectors))
+
+
+def test_anchor_loss_needs_captions():
+    stage = load_stage("id2item")
+    stage.datasets[0].losses["anchor"] = 1.0  # movielens-id2item: movies, no captions
+    data = load_training_data(stage, synthetic=True)
+    attach_teacher(data, None, seed=0)
+    with pytest.raises(ConfigError, match="anchor loss needs caption/drawing pairs"):
+        attach_anchors(Embedder(*create_model("tiny")), build_sources(stage, data))
