@@ -28,14 +28,9 @@ def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
         np.testing.assert_array_equal(batch.catalogue[row].numpy(), teacher[item.id])
 
 
-def _anchored_content2():
+def test_anchors_are_the_starting_models_captions():
     stage = load_stage("content2")
     stage.datasets[0].losses["anchor"] = 1.0
-    return stage
-
-
-def test_anchors_are_the_starting_models_captions():
-    stage = _anchored_content2()
     sources = build_sources(stage, load_training_data(stage, synthetic=True))
     embedder = Embedder(*create_model("tiny"))
     attach_anchors(embedder, sources)
