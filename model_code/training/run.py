@@ -118,15 +118,24 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
 
 
 def attach_anchors(embedder: Embedder, sources: dict) -> None:
-    """Give each caption/drawing source whose data set has the anchor loss its captions as the
-    stage's starting model embeds them (after any closed-form fit): the anchor's targets."""
-    for source in sources.values():
+    """Give each source whose data set has the anchor loss its records' query and target views as
+    the stage's starting model embeds them (after any closed-form fit): the anchor's targets,
+    [records, 2, D]."""
+    for name, source in sources.items():
         if "anchor" not in source.config.losses:
             continue
-        if not isinstance(source, OpenclipartSource):
-            name = source.config.name
-            raise ConfigError(f"the anchor loss needs caption/drawing pairs, not {name!r}")
-        source.anchors = torch.from_numpy(source_captions(embedder, source))
+        if not hasattr(source, "anchor_views"):
+            raise ConfigError(
+                f"the anchor loss needs records paired with themselves (openclipart, "
+                f"movielens-items), not {name!r}"
+            )
+        queries, targets = source.anchor_views()
+        query, target = (source.config.instructions[side] for side in ("query", "target"))
+        sides = [
+            embedder.embed(queries, side="query", instruction=query, progress=False),
+            embedder.embed(targets, instruction=target, progress=False),
+        ]
+        source.anchors = torch.from_numpy(np.stack([side.vectors for side in sides], axis=1))
 
 
 def source_captions(embedder: Embedder, source: OpenclipartSource):

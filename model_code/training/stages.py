@@ -28,6 +28,7 @@ LOSSES = (
 SOURCES = (
     "openclipart",
     "openclipart-groups",
+    "movielens-items",
     "movielens-genres",
     "movielens-sequences",
     "movielens-id2item",
