@@ -118,24 +118,21 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
 
 
 def attach_anchors(embedder: Embedder, sources: dict) -> None:
-    """Give each source whose data set has the anchor loss its records' query and target views as
-    the stage's starting model embeds them (after any closed-form fit): the anchor's targets,
-    [records, 2, D]."""
+    """Give each source whose data set has the anchor loss its records' queries as the stage's
+    starting model embeds them (after any closed-form fit): the anchor's targets."""
     for name, source in sources.items():
         if "anchor" not in source.config.losses:
             continue
-        if not hasattr(source, "anchor_views"):
+        if not hasattr(source, "anchor_queries"):
             raise ConfigError(
                 f"the anchor loss needs records paired with themselves (openclipart, "
                 f"movielens-items), not {name!r}"
             )
-        queries, targets = source.anchor_views()
-        query, target = (source.config.instructions[side] for side in ("query", "target"))
-        sides = [
-            embedder.embed(queries, side="query", instruction=query, progress=False),
-            embedder.embed(targets, instruction=target, progress=False),
-        ]
-        source.anchors = torch.from_numpy(np.stack([side.vectors for side in sides], axis=1))
+        instruction = source.config.instructions["query"]
+        queries = embedder.embed(
+            source.anchor_queries(), side="query", instruction=instruction, progress=False
+        )
+        source.anchors = torch.from_numpy(queries.vectors)
 
 
 def source_captions(embedder: Embedder, source: OpenclipartSource):

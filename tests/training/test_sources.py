@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model_code.config import ConfigError
-from model_code.data.catalogue import caption_of, drawing_of
+from model_code.data.catalogue import caption_of
 from model_code.embed import Embedder
 from model_code.factory import create_model
 from model_code.training.run import attach_anchors, attach_teacher, load_training_data
@@ -28,7 +28,7 @@ def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
         np.testing.assert_array_equal(batch.catalogue[row].numpy(), teacher[item.id])
 
 
-def test_anchors_are_the_starting_models_captions_and_drawings():
+def test_anchors_are_the_starting_models_captions():
     stage = load_stage("content2")
     stage.datasets[0].losses["anchor"] = 1.0
     sources = build_sources(stage, load_training_data(stage, synthetic=True))
@@ -36,14 +36,10 @@ def test_anchors_are_the_starting_models_captions_and_drawings():
     attach_anchors(embedder, sources)
     source = sources["openclipart"]
     batch = source.batch(random.Random(1), 3)
-    instructions = source.config.instructions
+    instruction = source.config.instructions["query"]
     captions = [caption_of(pair.query) for pair in batch.pairs]
-    drawings = [drawing_of(pair.target) for pair in batch.pairs]
-    queries = embedder.embed(captions, side="query", instruction=instructions["query"])
-    targets = embedder.embed(drawings, instruction=instructions["target"])
-    assert batch.anchors.shape == (3, 2, queries.vectors.shape[1])
-    torch.testing.assert_close(batch.anchors[:, 0], torch.from_numpy(queries.vectors))
-    torch.testing.assert_close(batch.anchors[:, 1], torch.from_numpy(targets.vectors))
+    expected = embedder.embed(captions, side="query", instruction=instruction, progress=False)
+    torch.testing.assert_close(batch.anchors, torch.from_numpy(expected.vectors))
 
 
 def test_anchor_loss_needs_captions():
@@ -55,8 +51,19 @@ def test_anchor_loss_needs_captions():
         attach_anchors(Embedder(*create_model("tiny")), build_sources(stage, data))
 
 
+MOVIE_ANCHOR = {
+    "name": "movielens-items",
+    "source": "movielens-items",
+    "weight": 1.0,
+    "instructions": {"query": "Represent the movie.", "target": "Represent the movie."},
+    "temperature": 0.05,
+    "losses": {"anchor": 1.0},
+    "patterns": ["text->text"],
+}
+
+
 def test_movie_anchors_are_the_starting_models_movies():
-    stage = load_stage("content2")
+    stage = load_stage("content2", datasets=[MOVIE_ANCHOR])
     sources = build_sources(stage, load_training_data(stage, synthetic=True))
     embedder = Embedder(*create_model("tiny"))
     attach_anchors(embedder, sources)
@@ -65,5 +72,4 @@ def test_movie_anchors_are_the_starting_models_movies():
     assert all(pair.query is pair.target and pair.query.title for pair in batch.pairs)
     movies = [pair.query for pair in batch.pairs]
     expected = embedder.embed(movies, side="query", instruction=source.config.instructions["query"])
-    torch.testing.assert_close(batch.anchors[:, 0], torch.from_numpy(expected.vectors))
-    torch.testing.assert_close(batch.anchors[:, 1], batch.anchors[:, 0])
+    torch.testing.assert_close(batch.anchors, torch.from_numpy(expected.vectors))
