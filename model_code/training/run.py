@@ -109,7 +109,7 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
         )
     if model.output_basis is not None:
         model.output_basis.reset()  # the ridge maps into the space before the basis
-    captions = source_captions(embedder, source)
+    captions = source_queries(embedder, source)
     if model.vision.shortcut is not None:
         fit_vision_shortcut(embedder, source.items, captions, ridge_alpha)
     if model.output_basis is not None:
@@ -128,17 +128,14 @@ def attach_anchors(embedder: Embedder, sources: dict) -> None:
                 f"the anchor loss needs records paired with themselves (openclipart, "
                 f"movielens-items), not {name!r}"
             )
-        instruction = source.config.instructions["query"]
-        queries = embedder.embed(
-            source.anchor_queries(), side="query", instruction=instruction, progress=False
-        )
-        source.anchors = torch.from_numpy(queries.vectors)
+        source.anchors = torch.from_numpy(source_queries(embedder, source))
 
 
-def source_captions(embedder: Embedder, source: OpenclipartSource):
-    """The source's captions as query vectors, under the data set's query instruction."""
-    items = [caption_of(item) for item in source.items]
+def source_queries(embedder: Embedder, source) -> np.ndarray:
+    """The source's self-paired records as query vectors (an openclipart source's captions),
+    under the data set's query instruction."""
     instruction = source.config.instructions["query"]
+    items = source.anchor_queries()
     return embedder.embed(items, side="query", instruction=instruction, progress=False).vectors
 
 

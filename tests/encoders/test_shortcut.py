@@ -17,7 +17,7 @@ from model_code.evaluation.suite import (
     ridge_report,
 )
 from model_code.factory import create_model
-from model_code.training.run import fit_vision_shortcut, source_captions
+from model_code.training.run import fit_vision_shortcut, source_queries
 from model_code.training.sources import TrainingData, build_sources
 from model_code.training.stages import load_stage
 from model_code.training.task import SailTrainingTask
@@ -73,7 +73,7 @@ def test_at_step_0_the_ridge_initialised_model_retrieves_as_the_ridge_baseline(t
     source = build_sources(stage, TrainingData(openclipart=pairs))[stage.closed_form_init]
     embedder = Embedder(*create_model("tiny"))
     embedder.model.eval()
-    captions = source_captions(embedder, source)
+    captions = source_queries(embedder, source)
     fit_vision_shortcut(embedder, source.items, captions, RIDGE_ALPHA)
     train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] != "train"]
     baseline = ridge_report(embedder, fit_ridge(embedder, train), test)
