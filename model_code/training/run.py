@@ -118,25 +118,32 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
 
 
 def attach_anchors(embedder: Embedder, sources: dict) -> None:
-    """Give each source whose data set has the anchor loss its records' queries as the stage's
-    starting model embeds them (after any closed-form fit): the anchor's targets."""
+    """Give each source whose data set has the anchor loss its records' query and target views as
+    the stage's starting model embeds them (after any closed-form fit): the anchor's targets,
+    [records, 2, D]."""
     for name, source in sources.items():
         if "anchor" not in source.config.losses:
             continue
-        if not hasattr(source, "anchor_queries"):
+        if not hasattr(source, "anchor_views"):
             raise ConfigError(
                 f"the anchor loss needs records paired with themselves (openclipart, "
                 f"movielens-items), not {name!r}"
             )
-        source.anchors = torch.from_numpy(source_queries(embedder, source))
+        _, targets = source.anchor_views()
+        instruction = source.config.instructions["target"]
+        sides = [
+            source_queries(embedder, source),
+            embedder.embed(targets, instruction=instruction, progress=False).vectors,
+        ]
+        source.anchors = torch.from_numpy(np.stack(sides, axis=1))
 
 
 def source_queries(embedder: Embedder, source) -> np.ndarray:
-    """The source's self-paired records as query vectors (an openclipart source's captions),
-    under the data set's query instruction."""
+    """The query view of the source's self-paired records as vectors (an openclipart source's
+    captions), under the data set's query instruction."""
     instruction = source.config.instructions["query"]
-    items = source.anchor_queries()
-    return embedder.embed(items, side="query", instruction=instruction, progress=False).vectors
+    queries, _ = source.anchor_views()
+    return embedder.embed(queries, side="query", instruction=instruction, progress=False).vectors
 
 
 def fit_vision_shortcut(embedder: Embedder, items: list, captions, alpha: float) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from model_code.config import ConfigError
-from model_code.data.catalogue import caption_of, movielens_items, openclipart_items
+from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.items import Item, TrainingPair
 from model_code.training.stages import DatasetConfig, StageConfig
 
@@ -35,7 +35,7 @@ class PairBatch:
     dataset: DatasetConfig
     pairs: list[TrainingPair]
     negatives: list[list[Item]] = field(default_factory=list)
-    anchors: torch.Tensor | None = None  # [B, D] each query as the stage's starting model embeds it
+    anchors: torch.Tensor | None = None  # [B, 2, D] query and target as the start model embeds them
 
 
 @dataclass
@@ -66,11 +66,11 @@ class OpenclipartSource:
         self.config = config
         self.items = _non_empty(openclipart_items(frame), config)
         self.negatives: dict[str, list[Item]] = {}
-        self.anchors: torch.Tensor | None = None  # [items, D] captions, for the anchor loss
+        self.anchors: torch.Tensor | None = None  # [items, 2, D] caption, drawing: anchor targets
 
-    def anchor_queries(self) -> list[Item]:
-        """What the anchor loss holds: each record's caption."""
-        return [caption_of(item) for item in self.items]
+    def anchor_views(self) -> tuple[list[Item], list[Item]]:
+        """What the anchor loss holds: each record's caption (query) and drawing (target)."""
+        return [caption_of(i) for i in self.items], [drawing_of(i) for i in self.items]
 
     def batch(self, rng: random.Random, size: int) -> PairBatch:
         rows = rng.sample(range(len(self.items)), min(size, len(self.items)))
@@ -108,10 +108,10 @@ class MovielensItemsSource:
         tables = _required(data.movielens, config, "MovieLens tables")
         self.config = config
         self.items = _non_empty(movielens_items(tables["items"]), config)
-        self.anchors: torch.Tensor | None = None  # [items, D] movies, for the anchor loss
+        self.anchors: torch.Tensor | None = None  # [items, 2, D] the movie as query and target
 
-    def anchor_queries(self) -> list[Item]:
-        return self.items
+    def anchor_views(self) -> tuple[list[Item], list[Item]]:
+        return self.items, self.items
 
     def batch(self, rng: random.Random, size: int) -> PairBatch:
         rows = rng.sample(range(len(self.items)), min(size, len(self.items)))

@@ -138,7 +138,11 @@ class SailTrainingTask(nn.Module):
                 else q.sum() * 0
             )
         if "anchor" in config.losses:
-            terms["anchor"] = anchor_loss(main[0][0], batch.anchors.to(q.device))
+            anchors = batch.anchors.to(q.device)
+            query, target, _ = main[0]
+            terms["anchor"] = (
+                anchor_loss(query, anchors[:, 0]) + anchor_loss(target, anchors[:, 1])
+            ) / 2
         if "hard_negative" in config.losses:
             terms["hard_negative"] = self._hard_negative_term(
                 batch, main[0], t[len(targets) :], tau

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from model_code.config import ConfigError
-from model_code.data.catalogue import caption_of
+from model_code.data.catalogue import caption_of, drawing_of
 from model_code.embed import Embedder
 from model_code.factory import create_model
 from model_code.training.run import attach_anchors, attach_teacher, load_training_data
 from model_code.training.sources import MovielensId2ItemSource, build_sources
 from model_code.training.stages import load_stage
+from model_code.training.task import SailTrainingTask
 
 
 def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
@@ -28,7 +29,7 @@ def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
         np.testing.assert_array_equal(batch.catalogue[row].numpy(), teacher[item.id])
 
 
-def test_anchors_are_the_starting_models_captions():
+def test_anchors_are_the_starting_models_captions_and_drawings():
     stage = load_stage("content2")
     stage.datasets[0].losses["anchor"] = 1.0
     sources = build_sources(stage, load_training_data(stage, synthetic=True))
@@ -36,10 +37,14 @@ def test_anchors_are_the_starting_models_captions():
     attach_anchors(embedder, sources)
     source = sources["openclipart"]
     batch = source.batch(random.Random(1), 3)
-    instruction = source.config.instructions["query"]
+    instructions = source.config.instructions
     captions = [caption_of(pair.query) for pair in batch.pairs]
-    expected = embedder.embed(captions, side="query", instruction=instruction, progress=False)
-    torch.testing.assert_close(batch.anchors, torch.from_numpy(expected.vectors))
+    drawings = [drawing_of(pair.target) for pair in batch.pairs]
+    queries = embedder.embed(captions, side="query", instruction=instructions["query"])
+    targets = embedder.embed(drawings, instruction=instructions["target"])
+    assert batch.anchors.shape == (3, 2, queries.vectors.shape[1])
+    torch.testing.assert_close(batch.anchors[:, 0], torch.from_numpy(queries.vectors))
+    torch.testing.assert_close(batch.anchors[:, 1], torch.from_numpy(targets.vectors))
 
 
 def test_anchor_loss_needs_captions():
@@ -72,4 +77,19 @@ def test_movie_anchors_are_the_starting_models_movies():
     assert all(pair.query is pair.target and pair.query.title for pair in batch.pairs)
     movies = [pair.query for pair in batch.pairs]
     expected = embedder.embed(movies, side="query", instruction=source.config.instructions["query"])
-    torch.testing.assert_close(batch.anchors, torch.from_numpy(expected.vectors))
+    torch.testing.assert_close(batch.anchors[:, 0], torch.from_numpy(expected.vectors))
+    torch.testing.assert_close(batch.anchors[:, 1], batch.anchors[:, 0])
+
+
+def test_the_anchor_term_holds_the_query_and_the_target_alike():
+    stage = load_stage("content2")
+    stage.datasets[0].losses = {"anchor": 1.0}
+    sources = build_sources(stage, load_training_data(stage, synthetic=True))
+    model, processor = create_model("tiny")
+    attach_anchors(Embedder(model, processor), sources)
+    task = SailTrainingTask(model, processor, stage).eval()
+    batch = sources["openclipart"].batch(random.Random(3), 4)
+    with torch.no_grad():
+        assert task(batch)[1]["anchor"].item() == pytest.approx(0.0, abs=1e-5)
+        batch.anchors[:, 1] = -batch.anchors[:, 1]  # the drawings' anchors turned around
+        assert task(batch)[1]["anchor"].item() == pytest.approx(1.0, abs=1e-5)
