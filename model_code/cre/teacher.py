@@ -125,6 +125,12 @@ def train_bpr(
     )
 
 
+def train_catalogue_teacher(tables: dict, config: TeacherConfig | None = None) -> IdTeacher:
+    """BPR over the whole MovieLens catalogue in the items table's order: the one teacher the
+    pipeline step, the schedule and a stage trained on its own all fit."""
+    return train_bpr(tables["interactions"], config, item_ids=list(tables["items"]["item_id"]))
+
+
 def _training_arrays(
     interactions: pd.DataFrame, user_ids: list[str], item_ids: list[str], positive_threshold: int
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ def run_curriculum(
 ) -> dict:
     """Train every stage in order and return (and write to `results.json`) all figures."""
     from model_code.cre.baselines import popularity_scores
-    from model_code.cre.teacher import TeacherConfig, train_bpr
+    from model_code.cre.teacher import TeacherConfig, train_catalogue_teacher
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
     from model_code.evaluation import suite
@@ -66,7 +66,7 @@ def run_curriculum(
         popularity_scores(tables["interactions"], item_ids), item_ids, tables, split
     )
     began = time.time()
-    teacher = train_bpr(tables["interactions"], TeacherConfig(), item_ids=item_ids)
+    teacher = train_catalogue_teacher(tables, TeacherConfig())
     teacher_path = out_dir / "teacher.npz"
     teacher_path.parent.mkdir(parents=True, exist_ok=True)
     teacher.save(teacher_path)

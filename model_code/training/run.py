@@ -216,12 +216,12 @@ def mine_interest_sequences(embedder: Embedder, data: TrainingData, window: int)
 
 def attach_teacher(data: TrainingData, path: Path | None, seed: int) -> None:
     """The ID teacher's item vectors: loaded from `path`, or trained now (BPR, train rows only)."""
-    from model_code.cre.teacher import IdTeacher, TeacherConfig, train_bpr
+    from model_code.cre.teacher import IdTeacher, TeacherConfig, train_catalogue_teacher
 
     if path is not None:
         teacher = IdTeacher.load(path)
     else:
-        teacher = train_bpr(data.movielens["interactions"], TeacherConfig(seed=seed))
+        teacher = train_catalogue_teacher(data.movielens, TeacherConfig(seed=seed))
     data.teacher_ids, data.teacher_vectors = list(teacher.item_ids), teacher.item_vectors
 
 

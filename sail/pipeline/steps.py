@@ -184,7 +184,7 @@ def train_teacher(out_path: Path) -> dict:
     """The collaborative ID teacher (BPR on training interactions), with its validation HR@10."""
     import mlflow
 
-    from model_code.cre.teacher import TeacherConfig, train_bpr
+    from model_code.cre.teacher import TeacherConfig, train_catalogue_teacher
     from model_code.data.movielens import load_movielens
     from model_code.evaluation.suite import score_baseline
     from sail.tracking.names import metric_name
@@ -193,9 +193,7 @@ def train_teacher(out_path: Path) -> dict:
     with tracked("train_teacher", vars(config)):
         tables = load_movielens()
         began = time.time()
-        teacher = train_bpr(
-            tables["interactions"], config, item_ids=list(tables["items"]["item_id"])
-        )
+        teacher = train_catalogue_teacher(tables, config)
         seconds = time.time() - began
         with staged(out_path) as partial:
             teacher.save(partial)

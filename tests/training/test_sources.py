@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from model_code.config import ConfigError
+from model_code.cre.teacher import train_catalogue_teacher
 from model_code.data.catalogue import caption_of, drawing_of
 from model_code.embed import Embedder
 from model_code.factory import create_model
@@ -27,6 +28,16 @@ def test_id2item_batch_points_at_its_items_in_the_whole_catalogue():
     assert batch.catalogue.shape == (len(source.items), data.teacher_vectors.shape[1])
     for item, row in zip(batch.items, batch.rows.tolist(), strict=True):
         np.testing.assert_array_equal(batch.catalogue[row].numpy(), teacher[item.id])
+
+
+def test_a_stage_on_its_own_fits_the_pipelines_teacher():
+    stage = load_stage("id2item")
+    data = load_training_data(stage, synthetic=True)
+    attach_teacher(data, None, seed=0)
+    teacher = train_catalogue_teacher(data.movielens)
+    assert data.teacher_ids == list(data.movielens["items"]["item_id"]) == teacher.item_ids
+    # float sums in BPR's threaded backward are not bit-exact from one fit to the next
+    np.testing.assert_allclose(data.teacher_vectors, teacher.item_vectors, atol=1e-5)
 
 
 def test_anchors_are_the_starting_models_captions_and_drawings():
