@@ -73,7 +73,9 @@ def train_stage(
         attach_teacher(data, inputs.teacher, stage.seed)
     sources = build_sources(stage, data)
     if stage.closed_form_init:
-        fit_closed_form(embedder, sources[stage.closed_form_init], stage.ridge_alpha)
+        fit_closed_form(
+            embedder, sources[stage.closed_form_init], stage.ridge_alpha, stage.basis_whitening
+        )
     attach_anchors(embedder, sources)
     if stage.hard_negatives:
         mined = inputs.negatives or mine_negatives(embedder, sources, stage)
@@ -94,11 +96,14 @@ def starting_model(preset: str, init: Path | None):
     return model, processor
 
 
-def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
+def fit_closed_form(
+    embedder: Embedder, source, ridge_alpha: float, basis_whitening: float = 0.0
+) -> None:
     """Fit the model's closed-form parts on a caption/drawing source, so that step 0 starts from
     them: the vision shortcut (ridge from the drawings' mean tower features to the captions as
     the starting model embeds them) and the output basis (centre and principal directions of
-    those captions). A model without either part is left as it is."""
+    those captions, partly whitened by `basis_whitening`). A model without either part is left
+    as it is."""
     model = embedder.model
     if model.vision.shortcut is None and model.output_basis is None:
         logger.info("the model has no closed-form parts; nothing to fit")
@@ -113,7 +118,7 @@ def fit_closed_form(embedder: Embedder, source, ridge_alpha: float) -> None:
     if model.vision.shortcut is not None:
         fit_vision_shortcut(embedder, source.items, captions, ridge_alpha)
     if model.output_basis is not None:
-        model.output_basis.fit(captions)
+        model.output_basis.fit(captions, basis_whitening)
     logger.info("closed-form parts fitted on %d pairs of %s", len(captions), source.config.name)
 
 

@@ -121,10 +121,11 @@ class StageConfig:
     sequence_pooling: str = "mean"
     window: int = 10
     # A caption->drawing data set on which the model's closed-form parts are fitted before step 0:
-    # the vision shortcut (ridge, `ridge_alpha`) and the output basis. None: they continue from
-    # the starting model.
+    # the vision shortcut (ridge, `ridge_alpha`) and the output basis (partly whitened by
+    # `basis_whitening`, 0 to 1). None: they continue from the starting model.
     closed_form_init: str | None = None
     ridge_alpha: float = 30.0
+    basis_whitening: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -144,6 +145,8 @@ class StageConfig:
             )
         if self.ridge_alpha <= 0:
             raise ConfigError(f"stage {self.name!r}: ridge_alpha must be > 0")
+        if not 0.0 <= self.basis_whitening <= 1.0:
+            raise ConfigError(f"stage {self.name!r}: basis_whitening must be within [0, 1]")
         if self.steps < 1 or self.batch_size < 2:
             raise ConfigError(f"stage {self.name!r}: needs steps >= 1 and batch_size >= 2")
 

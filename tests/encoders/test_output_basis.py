@@ -44,11 +44,35 @@ def test_fitted_it_keeps_the_centred_cosines_and_orders_directions_by_variance()
     assert torch.allclose(basis(vectors), vectors, atol=1e-6)
 
 
+@pytest.mark.parametrize("whitening", [0.5, 1.0])
+def test_whitening_evens_out_the_spread_of_the_directions(whitening):
+    cloud = _cloud()
+    plain, whitened = OutputBasis(6), OutputBasis(6)
+    plain.fit(cloud)
+    whitened.fit(cloud, whitening=whitening)
+    vectors = torch.tensor(cloud, dtype=torch.float32)
+    spread = ((vectors - plain.centre) @ plain.basis.T).std(0)
+    whitened_spread = ((vectors - whitened.centre) @ whitened.basis.T).std(0)
+    # each direction keeps (its share of the widest one's spread) ** (1 - whitening)
+    expected = (spread / spread[0]) ** (1 - whitening)
+    assert torch.allclose(whitened_spread / whitened_spread[0], expected, atol=1e-4)
+    assert torch.allclose(F.normalize(whitened.basis, dim=-1), plain.basis, atol=1e-5)
+
+
+def test_whitening_leaves_a_direction_without_variance_bounded():
+    flat = _cloud(n=3)  # 3 points span 2 centred directions of 6
+    basis = OutputBasis(6)
+    basis.fit(flat, whitening=1.0)
+    assert float(basis.basis.norm(dim=-1).max()) <= 100.0 + 1e-3  # 1e-4 ** -0.5
+
+
 def test_fit_names_a_wrong_shape():
     with pytest.raises(ValueError, match="at least 2 vectors of size 6"):
         OutputBasis(6).fit(np.ones((1, 6)))
     with pytest.raises(ValueError, match="got \\(4, 5\\)"):
         OutputBasis(6).fit(np.ones((4, 5)))
+    with pytest.raises(ValueError, match="whitening must be within"):
+        OutputBasis(6).fit(_cloud(), whitening=1.5)
 
 
 def test_the_stage_fits_it_on_the_captions_the_model_embeds(tmp_path):

@@ -98,6 +98,8 @@ def test_closed_form_init_must_name_one_of_the_stages_data_sets():
         load_stage("content1", closed_form_init="captions")
     with pytest.raises(ConfigError, match="ridge_alpha must be > 0"):
         load_stage("content1", ridge_alpha=0.0)
+    with pytest.raises(ConfigError, match="basis_whitening must be within"):
+        load_stage("content1", basis_whitening=-0.5)
 
 
 def test_the_stages_keep_the_fitted_map_frozen_and_train_the_gate(tmp_path):
