@@ -6,6 +6,7 @@ Every quality figure the project reports comes from real data (openclipart, Movi
 from __future__ import annotations
 
 import io
+import os
 import random
 import wave
 from pathlib import Path
@@ -89,7 +90,9 @@ def _ref(data: bytes, mime: str, media_dir: Path | None, name: str) -> str:
         return to_data_url(data, mime)
     path = Path(media_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    partial = path.with_name(f".{name}.{os.getpid()}")  # atomic: other ranks may be reading it
+    partial.write_bytes(data)
+    partial.replace(path)
     return str(path)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from model_code.config import ConfigError
 from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.embed import Embedder
 from model_code.factory import create_model, load_pretrained
-from model_code.paths import feature_cache_dir
+from model_code.paths import cache_dir, feature_cache_dir
 from model_code.training.balancing import balance_weights
 from model_code.training.callbacks import TrainingCallback
 from model_code.training.hard_negatives import f1_optimal_threshold, mine_hard_negatives
@@ -186,8 +185,8 @@ def load_training_data(stage: StageConfig, synthetic: bool) -> TrainingData:
     data = TrainingData()
     if any(s.startswith("openclipart") for s in sources):
         if synthetic:
-            media = Path(tempfile.mkdtemp(prefix="sail-synthetic-"))
-            data.openclipart = fake.synthetic_openclipart(80, media)
+            # Deterministic drawings: one shared folder, not a new temporary one per run.
+            data.openclipart = fake.synthetic_openclipart(80, cache_dir() / "synthetic-openclipart")
         else:
             data.openclipart = load_openclipart()
     if any(s.startswith("movielens") for s in sources):

@@ -1,6 +1,7 @@
 """Training sources: what a batch carries for the ID-to-item and anchor losses."""
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,13 @@ def test_the_anchor_term_holds_the_query_and_the_target_alike():
         assert task(batch)[1]["anchor"].item() == pytest.approx(0.0, abs=1e-5)
         batch.anchors[:, 1] = -batch.anchors[:, 1]  # the drawings' anchors turned around
         assert task(batch)[1]["anchor"].item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_synthetic_drawings_reuse_one_folder_under_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAIL_CACHE_DIR", str(tmp_path))
+    stage = load_stage("content1")
+    first = load_training_data(stage, synthetic=True).openclipart["image"]
+    again = load_training_data(stage, synthetic=True).openclipart["image"]
+    assert list(first) == list(again)
+    assert {Path(p).parent for p in first} == {tmp_path / "synthetic-openclipart"}
+    assert not list(tmp_path.glob("synthetic-openclipart/.*"))  # no partial writes left behind
