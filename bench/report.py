@@ -211,8 +211,8 @@ def feature_store_section(r: dict) -> list[str]:
         "",
         f"Online version `{r['model_version']}` ({r['dim']}-d; rows: "
         f"{', '.join(f'{k} {v:,}' for k, v in r['online_rows'].items())}), read "
-        "through `sail.feature_store.query` on a copy of the store (SQLite + sqlite-vec); "
-        "operations interleaved, one call per round.",
+        "through `sail.feature_store.query` on a copy of the store (PostgreSQL with pgvector, "
+        "the copy's own local server); operations interleaved, one call per round.",
         "",
     ]
     rows = [
@@ -220,6 +220,14 @@ def feature_store_section(r: dict) -> list[str]:
         for x in r["reads"]
     ]
     lines += _table(["operation", "calls", "p50 ms", "p99 ms"], rows)
+    if recall := r.get("search_recall"):
+        lines += [
+            f"Search quality: `similar` top {recall['k']} against brute-force cosine over the "
+            f"version's published embeddings, {recall['items']} items: "
+            f"**recall@{recall['k']} {recall['recall']:.3f}** (exact search: pgvector without an "
+            "index scans every row).",
+            "",
+        ]
     lines += [
         f"Materialization (timed here, `FeatureStore.materialize` of the online version's "
         f"window on the copy): {m['rows']:,} rows in "

@@ -58,7 +58,7 @@ def _embedding_field(dim: int, description: str) -> Field:
         dtype=Array(Float32),
         vector_index=True,
         vector_length=dim,
-        vector_search_metric="COSINE",
+        vector_search_metric="cosine",
         description=description,
     )
 
@@ -120,8 +120,8 @@ def definitions(
         entities=[user],
         ttl=NO_EXPIRY,
         schema=[
-            # A vector field so that the SQLite store keeps its length; retrieval searches
-            # item_embedding with it, never this view.
+            # Vector-typed like the items' (nothing searches this view: a user's vector is
+            # the query that searches item_embedding).
             _embedding_field(dim, "The model's sequence pooler over the user's latest positives."),
             Field(name="model_version", dtype=String),
             Field(name="history_length", dtype=Int64, description="The user's positives in all."),

@@ -34,7 +34,13 @@ STEP_ENV = ("MLFLOW_TRACKING_URI", "SAIL_CACHE_DIR")  # every step, from PLATFOR
 FEAST_ENV = ("SAIL_FEAST_CONFIG", "SAIL_FEATURE_STORE", "FEAST_REGISTRY_PATH")  # publish
 FEAST_SECRETS = {  # secret -> {key: variable}, as the feature server reads them
     "sail-s3-credentials": {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
-    "sail-redis": {"connection-string": "FEAST_REDIS_CONNECTION_STRING"},
+    "sail-feast-online": {
+        "host": "FEAST_ONLINE_HOST",
+        "database": "FEAST_ONLINE_DATABASE",
+        "username": "FEAST_ONLINE_USER",
+        "password": "FEAST_ONLINE_PASSWORD",
+        "sslmode": "FEAST_ONLINE_SSLMODE",
+    },
 }
 RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
 RUN_ID_FIELD = "metadata.labels['pipeline/runid']"  # KFP labels every pod of a run with its id

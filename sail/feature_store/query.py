@@ -1,10 +1,13 @@
 """Reading the published version: nearest items by vector search, and online features.
 
 `similar(item_id, k)` searches the online store's `item_embedding` vectors with the item's own
-online embedding (`FeatureStore.retrieve_online_documents_v2`). Only the ids of the hits are taken
-from that response: in feast 0.67 its feature columns (distance included) are not aligned with
-its id column when the hits are not in id order. The hits' embeddings are then read with
-`get_online_features` and scored by cosine here.
+online embedding (`FeatureStore.retrieve_online_documents_v2`; pgvector's cosine distance in the
+PostgreSQL online store). Only the ids of the hits are taken from that response: in feast 0.67
+its feature columns (distance included) are not aligned with its id column when the hits are not
+in id order, whatever the store (`FeatureStore._retrieve_from_online_store_v2` fills the feature
+columns through `utils._get_unique_entities_from_values`, which orders the hits by entity, and
+keeps the id column in the store's order; no upstream issue found as of feast 0.67.0). The hits'
+embeddings are then read with `get_online_features` and scored by cosine here.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def similar(
         features=["item_embedding:embedding"],
         query=[float(x) for x in vector],
         top_k=k + 1,
-        distance_metric="COSINE",
+        distance_metric="cosine",
     ).to_dict()["item_id"]
     candidates = [hit for hit in dict.fromkeys(hits) if hit != item_id]
     if not candidates:

@@ -25,12 +25,12 @@ from types import ModuleType
 
 import yaml
 
-# Before anything imports feast's sqlite module: it must bind pysqlite3 (see the module).
-from sail.feature_store import sqlite_vec_store  # noqa: F401
+from sail.feature_store.local_postgres import socket_dir
 from sail.feature_store.location import store_dir
 
 CONFIG_ENV = "SAIL_FEAST_CONFIG"
 STORE_PLACEHOLDER = "${SAIL_FEATURE_STORE}"
+SOCKET_PLACEHOLDER = "${SAIL_POSTGRES_SOCKET}"
 CHECK_TIMEOUT_S = 20
 CONFIG_FILE = "feature_store.yaml"
 STATE_FILE = "published.json"
@@ -61,21 +61,27 @@ def definitions(home: Path | str | None, dim: int) -> dict:
     return features_module().definitions(store_dir(home), dim)
 
 
-def _substitute(value, store: str):
+def _substitute(value, values: dict[str, str]):
     if isinstance(value, dict):
-        return {key: _substitute(item, store) for key, item in value.items()}
+        return {key: _substitute(item, values) for key, item in value.items()}
     if isinstance(value, list):
-        return [_substitute(item, store) for item in value]
+        return [_substitute(item, values) for item in value]
     if isinstance(value, str):
-        return value.replace(STORE_PLACEHOLDER, store)
+        for placeholder, text in values.items():
+            value = value.replace(placeholder, text)
+        return value
     return value
 
 
 def render_config(home: Path | str | None = None) -> Path:
-    """Write the template with the absolute store folder into it; return that folder."""
+    """Write the template with the absolute store folder (and, when it names one, the socket of
+    the store's local PostgreSQL server, started for it) into it; return that folder."""
     target_dir = store_dir(home)
-    template = yaml.safe_load((feature_repo_dir() / CONFIG_FILE).read_text())
-    rendered = yaml.safe_dump(_substitute(template, str(target_dir)), sort_keys=False)
+    text = (feature_repo_dir() / CONFIG_FILE).read_text()
+    values = {STORE_PLACEHOLDER: str(target_dir)}
+    if SOCKET_PLACEHOLDER in text:
+        values[SOCKET_PLACEHOLDER] = socket_dir(target_dir)
+    rendered = yaml.safe_dump(_substitute(yaml.safe_load(text), values), sort_keys=False)
     target = target_dir / CONFIG_FILE
     if not target.is_file() or target.read_text() != rendered:
         write_atomic(target, rendered.encode())

@@ -122,11 +122,13 @@ def pipeline_root() -> Path:
 
 def shared_roots() -> list[Path]:
     """What the steps of a local run may share besides services reached by URI: the artifacts,
-    the feature store folder and the named caches (docs/pipeline.md lists them)."""
+    the feature store folder (with its PostgreSQL server's data, and the server's lock and socket
+    folder), and the named caches (docs/pipeline.md lists them)."""
+    from sail.feature_store.local_postgres import RUNTIME_DIR
     from sail.feature_store.location import store_dir
     from sail.pipeline.isolation import library_caches
 
-    return [pipeline_root(), store_dir(), cache_dir(), *library_caches()]
+    return [pipeline_root(), store_dir(), RUNTIME_DIR, cache_dir(), *library_caches()]
 
 
 @contextmanager

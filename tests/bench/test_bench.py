@@ -231,8 +231,7 @@ def test_feature_store_suite_on_a_tiny_publish(prepared_home, tiny, tmp_path):
     (home / "data").symlink_to(prepared_home / "data", target_is_directory=True)
     model_dir = save_pretrained(*tiny, tmp_path / "tiny-model")
     publish(model_dir, "v1", dim=32, home=home, limit={"movielens": 60, "openclipart": 4})
-    online = sorted((home / "feature_store").rglob("*"))
-    before = {path: path.stat().st_mtime_ns for path in online if path.is_file()}
+    before = _store_state(home)
 
     result = feature_store.run(home=home, smoke=True)
     assert result["model_version"] == "v1" and result["dim"] == 32
@@ -248,8 +247,32 @@ def test_feature_store_suite_on_a_tiny_publish(prepared_home, tiny, tmp_path):
         assert positive(row["p50_ms"]) and row["p99_ms"] >= row["p50_ms"]
     assert result["materialize"]["rows"] == sum(result["online_rows"].values())
     assert positive(result["materialize"]["rows_per_s"])
-    after = {path: path.stat().st_mtime_ns for path in before}
-    assert after == before  # the real store was not touched: the suite ran on a copy
+    assert result["search_recall"] == {"items": 5, "k": 10, "recall": 1.0}  # exact search
+    assert _store_state(home) == before  # the real store was not touched: the suite ran on a copy
+
+
+def _store_state(home):
+    """The store folder's files (its server's data folder aside, which the server itself keeps
+    writing) and the latest write to each of its online tables."""
+    import psycopg
+
+    from sail.feature_store.local_postgres import data_dir, socket_dir
+
+    store = home / "feature_store"
+    files = {
+        path: path.stat().st_mtime_ns
+        for path in store.rglob("*")
+        if path.is_file() and data_dir(store) not in path.parents
+    }
+    with psycopg.connect(host=socket_dir(store), dbname="postgres", user="postgres") as db:
+        tables = [
+            row[0]
+            for row in db.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sail_embedding_%'"
+            )
+        ]
+        written = {t: db.execute(f'SELECT max(created_ts) FROM "{t}"').fetchone() for t in tables}
+    return files, written
 
 
 @pytest.mark.slow

@@ -124,7 +124,16 @@ def test_caches_and_the_feature_store_are_volumes_and_publish_gets_its_secrets(s
     assert secrets == {
         "AWS_ACCESS_KEY_ID": ("sail-s3-credentials", "AWS_ACCESS_KEY_ID"),
         "AWS_SECRET_ACCESS_KEY": ("sail-s3-credentials", "AWS_SECRET_ACCESS_KEY"),
-        "FEAST_REDIS_CONNECTION_STRING": ("sail-redis", "connection-string"),
+        **{
+            variable: ("sail-feast-online", key)
+            for key, variable in {
+                "host": "FEAST_ONLINE_HOST",
+                "database": "FEAST_ONLINE_DATABASE",
+                "username": "FEAST_ONLINE_USER",
+                "password": "FEAST_ONLINE_PASSWORD",
+                "sslmode": "FEAST_ONLINE_SSLMODE",
+            }.items()
+        },
     }
     assert publish["configMapAsVolume"][0]["mountPath"] == "/etc/feast"
     assert {m["constant"] for m in publish["pvcMount"]} == {"sail-cache", "sail-feature-store"}

@@ -1,17 +1,20 @@
 """The Feast feature store on real data prepared small: publish, republish, vector search, errors.
 
-Real feast with the local SQLite online store (sqlite-vec) and Parquet offline store, in the
-session's prepared SAIL_HOME. The tiny model publishes the first 400 movies and 12 drawings.
+Real feast with the local online store (PostgreSQL with pgvector, the store's own server) and
+Parquet offline store, in the session's prepared SAIL_HOME. The tiny model publishes the first 400
+movies and 12 drawings.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from model_code.factory import save_pretrained
 
@@ -22,7 +25,12 @@ VIEWS = ("item_embedding", "item_semantic_id", "user_interest")
 
 def online_rows(home) -> dict[str, list[tuple]]:
     """Every row of each view's online table, as stored by feast."""
-    with sqlite3.connect(home / "feature_store" / "online.db") as db:
+    import psycopg
+
+    from sail.feature_store.local_postgres import socket_dir
+
+    socket = socket_dir(home / "feature_store")
+    with psycopg.connect(host=socket, dbname="postgres", user="postgres") as db:
         return {
             view: db.execute(
                 f"SELECT entity_key, feature_name, value, event_ts FROM sail_embedding_{view} "
@@ -59,6 +67,7 @@ def positives(home) -> dict[str, list[str]]:
 
 def test_publish_writes_every_view_online(published):
     from model_code.semantic_ids import ResidualCodebooks, encode
+    from sail.feature_store.local_postgres import socket_dir
     from sail.feature_store.publish import codebooks_path
     from sail.feature_store.query import online_features
 
@@ -72,8 +81,13 @@ def test_publish_writes_every_view_online(published):
     summary = report.to_dict()
     assert summary["rows/item_embedding"] == 412 and summary["items/openclipart"] == 12
     assert json.loads(json.dumps(summary)) == summary
-    rendered = (home / "feature_store" / "feature_store.yaml").read_text()
-    assert "${SAIL_HOME}" not in rendered and str(home / "feature_store" / "online.db") in rendered
+    rendered = yaml.safe_load((home / "feature_store" / "feature_store.yaml").read_text())
+    assert "${" not in json.dumps(rendered)
+    assert (
+        rendered["online_store"]["type"] == "postgres"
+        and rendered["online_store"]["vector_enabled"]
+    )
+    assert rendered["online_store"]["host"] == socket_dir(home / "feature_store")
 
     parquet = pd.read_parquet(report.files["item_embedding"]).set_index("item_id")
     assert parquet["event_timestamp"].nunique() == 1
@@ -212,3 +226,24 @@ def test_publish_checks_its_arguments_first(tmp_path, model_dir):
     with pytest.raises(ConfigError, match="not a Matryoshka size"):
         publish(model_dir, "v1", dim=128, home=tmp_path)
     assert not (tmp_path / "feature_store").exists()
+
+
+@pytest.mark.parametrize(
+    "config", ["feature_repo/production.yaml.example", "manifests/base/feast/feature_store.yaml"]
+)
+def test_production_configs_use_the_local_store_type_with_vector_search(config, monkeypatch):
+    from pathlib import Path
+
+    from feast.repo_config import RepoConfig
+
+    root = Path(__file__).resolve().parents[2]
+    local = yaml.safe_load((root / "feature_repo" / "feature_store.yaml").read_text())
+    text = (root / config).read_text()
+    for variable in set(re.findall(r"\$\{(\w+)\}", text)):
+        monkeypatch.setenv(variable, "s3://bucket/registry.pb" if "REGISTRY" in variable else "x")
+    settings = yaml.safe_load(os.path.expandvars(text))
+    settings["offline_store"] = {"type": "file"}  # the warehouse clients are not installed here
+    store = RepoConfig(repo_path=root, **settings).online_store
+    assert settings["online_store"]["type"] == local["online_store"]["type"] == "postgres"
+    assert type(store).__name__ == "PostgreSQLOnlineStoreConfig" and store.vector_enabled
+    assert store.db_schema == "feast_online"
