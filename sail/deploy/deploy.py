@@ -1,10 +1,11 @@
 """The pipeline's deploy step: the InferenceService for a registered model, kept as an artifact, and
-applied to the cluster when there is one.
+rolled out to the cluster when there is one.
 
-On one machine (the default) it writes the manifest and hands back the command that serves the same
-model locally (`make serve`); with a cluster configured (`cluster=True`, or KUBECONFIG / an
-in-cluster service account when `cluster` is left None) it also creates or patches the
-InferenceService.
+On one machine (the default) it writes the rendered manifest and hands back the command that serves
+the same model locally (`make serve`). With a cluster configured (`cluster=True`, or KUBECONFIG /
+an in-cluster service account when `cluster` is left None) it rolls the release out
+(`sail.deploy.rollout.roll_out`: create, or patch only the model URI and version, wait for Ready,
+roll a failed canary back) and writes the object as the cluster then holds it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sail.deploy.inference_service import (
     NAME,
     NAMESPACE,
-    ApplyPlan,
-    apply_inference_service,
+    check_pinned,
+    read_inference_service,
     render_inference_service,
+    to_manifest,
+    without_server_fields,
     write_manifest,
 )
+from sail.deploy.release import Release, with_release
+from sail.deploy.rollout import DEFAULT_POLL_S, DEFAULT_READY_TIMEOUT_S, Check, Rollout, roll_out
 
 MANIFEST_NAME = "inferenceservice.yaml"
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
@@ -30,10 +36,14 @@ _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
 
 @dataclass(frozen=True)
 class DeployResult:
-    manifest: Path  # the InferenceService YAML written under out_dir
+    manifest: Path  # the InferenceService YAML written under out_dir (as applied, on a cluster)
     model_uri: str  # what the predictor loads (a local folder resolved to an absolute path)
     serve_command: str  # serves the same model on this machine
-    applied: ApplyPlan | None = None  # what was done on the cluster; None when nothing was applied
+    rollout: Rollout | None = None  # what was done on the cluster; None without one
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.rollout is not None and self.rollout.rolled_back
 
 
 def cluster_configured(environ: dict[str, str] | None = None) -> bool:
@@ -62,6 +72,31 @@ def resolve_model_uri(model_dir_or_uri: str | Path) -> str:
     return str(path)
 
 
+def render(
+    model_uri: str,
+    model_version: str,
+    name: str = NAME,
+    namespace: str = NAMESPACE,
+    template: str | Path | dict | None = None,
+    **options,
+) -> dict:
+    """The InferenceService for the release: `template`'s (a rendered overlay, e.g. prod's GPU
+    resources, `--device cuda` and 10% canary) with the model URI and version set, else the
+    default one rendered with `options` (image, canary_traffic_percent, resources, device)."""
+    if template is None:
+        isvc = render_inference_service(
+            name, model_uri, model_version, namespace=namespace, **options
+        )
+        return to_manifest(isvc)
+    given = sorted(k for k, v in options.items() if v is not None)
+    if given:
+        raise ValueError(f"the template sets {', '.join(given)}: change them there, not as options")
+    check_pinned(model_uri, model_version)
+    isvc = with_release(read_inference_service(template, name), Release(model_uri, model_version))
+    isvc["metadata"]["namespace"] = namespace
+    return isvc
+
+
 def deploy(
     model_dir_or_uri: str | Path,
     model_version: str,
@@ -74,32 +109,50 @@ def deploy(
     canary_traffic_percent: int | None = None,
     resources: dict | None = None,
     device: str | None = None,
+    template: str | Path | dict | None = None,
+    services: Any = None,
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    poll_s: float = DEFAULT_POLL_S,
+    check: Check | None = None,
 ) -> DeployResult:
-    """Render the InferenceService for `model_dir_or_uri` at `model_version`, write it to
-    `out_dir/inferenceservice.yaml`, and with a cluster (see module doc) create or patch it there.
+    """Render the InferenceService for `model_dir_or_uri` at `model_version` (`render`), and
+    write it to `out_dir/inferenceservice.yaml`; with a cluster (see module doc) roll it out
+    instead and write the object as the cluster holds it afterwards.
 
     A cluster cannot read this machine's folders: with `cluster` on, the model must be a URI the
-    serving pods can reach (s3://, gs://, pvc://, https://, or an MLflow models:/ URI).
+    serving pods can reach (s3://, gs://, pvc://, https://, or a pinned models:/NAME/VERSION).
+    Cluster options: `services` (default: `InferenceServices(namespace)` from the kubeconfig or
+    the pod's account), `ready_timeout_s` and `poll_s` for each wait, `check` run on the Ready
+    new revision (None when healthy, else the problem: the canary is rolled back).
     """
     model_uri = resolve_model_uri(model_dir_or_uri)
+    version = str(model_version)
     if cluster is None:
         cluster = cluster_configured()
     if cluster and is_local(model_uri):
         raise ValueError(
             f"the cluster cannot read the local folder {model_uri}: deploy a registered model "
-            "(models:/...) or upload the folder to object storage (s3://...) first"
+            "(models:/NAME/VERSION) or upload the folder to object storage (s3://...) first"
         )
-    isvc = render_inference_service(
-        name,
+    desired = render(
         model_uri,
-        model_version,
+        version,
+        name,
+        namespace,
+        template,
         image=image,
-        namespace=namespace,
         canary_traffic_percent=canary_traffic_percent,
         resources=resources,
         device=device,
     )
-    manifest = write_manifest(isvc, Path(out_dir) / MANIFEST_NAME)
-    applied = apply_inference_service(isvc, namespace) if cluster else None
+    path = Path(out_dir) / MANIFEST_NAME
     serve_command = f"make serve MODEL_URI={shlex.quote(model_uri)}"
-    return DeployResult(manifest, model_uri, serve_command, applied)
+    if not cluster:
+        return DeployResult(write_manifest(desired, path), model_uri, serve_command)
+    if services is None:
+        from sail.deploy.api import InferenceServices
+
+        services = InferenceServices(namespace)
+    rollout = roll_out(services, desired, timeout_s=ready_timeout_s, poll_s=poll_s, check=check)
+    manifest = write_manifest(without_server_fields(rollout.isvc), path)
+    return DeployResult(manifest, model_uri, serve_command, rollout)

@@ -1,23 +1,19 @@
-"""The KServe InferenceService serving the embedding model: render it, write it, create or patch it.
+"""The KServe InferenceService serving the embedding model: render it, write it, read it back.
 
 `render_inference_service` builds the object with the kserve SDK's models (the same predictor as
-manifests/base/serving/inferenceservice.yaml, with a model URI and version filled in); `to_manifest`
-and `write_manifest` turn it into the YAML a pipeline step keeps as an artifact.
-`apply_inference_service` is the cluster path: it lists the InferenceServices in the namespace with
-`kserve.KServeClient`, lets `plan_apply` decide (create, patch, or nothing to do) and carries the
-decision out. `plan_apply` and `find_inference_service` are pure functions of the objects' JSON:
-they are what the tests cover here, with no cluster; the KServeClient calls around them run only
-against a real API server.
+manifests/base/serving/inferenceservice.yaml, with a pinned model URI and its version filled in);
+`to_manifest` and `write_manifest` turn it into the YAML a pipeline step keeps as an artifact;
+`read_inference_service` picks it out of a rendered overlay (`kubectl kustomize ...` output).
+What a release changes on a live object is `sail.deploy.release`; the cluster calls are
+`sail.deploy.rollout`.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from kubernetes.client import (
@@ -42,6 +38,8 @@ PORT = 8080
 VERSION_KEY = "sail-embedding.io/model-version"  # label and annotation
 URI_KEY = "sail-embedding.io/model-uri"  # annotation
 PLATFORM_CONFIG = "sail-platform-config"  # the ConfigMap holding MLFLOW_TRACKING_URI
+URI_VARIABLES = ("STORAGE_URI", "MODEL_URI")  # the container variable holding the model URI
+VERSION_VARIABLE = "MODEL_VERSION"  # the served version, which the server reports
 # URI prefixes KServe's storage initializer downloads into /mnt/models (it then points STORAGE_URI
 # there). Anything else (an MLflow models:/ URI, a local folder) goes to the server as MODEL_URI.
 STORAGE_PREFIXES = (
@@ -59,6 +57,7 @@ DEFAULT_RESOURCES = {
     "limits": {"cpu": "2", "memory": "4Gi"},
 }
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+_PINNED_MODEL = re.compile(r"models:/[^/@]+/\d+")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -74,6 +73,20 @@ def default_image() -> str:
 def model_uri_variable(model_uri: str) -> str:
     """STORAGE_URI where KServe downloads the model first, MODEL_URI where the server loads it."""
     return "STORAGE_URI" if model_uri.startswith(STORAGE_PREFIXES) else "MODEL_URI"
+
+
+def check_pinned(model_uri: str, model_version: str) -> None:
+    """A registry URI must name one version, the one deployed: `models:/NAME/VERSION`, never an
+    alias (`@champion`) or a stage that moves while the pods run."""
+    if not model_uri.startswith("models:"):
+        return
+    if not _PINNED_MODEL.fullmatch(model_uri):
+        raise ValueError(
+            f"{model_uri} does not pin a version: deploy models:/NAME/VERSION (an alias or stage "
+            "would load whatever it points at when a pod restarts)"
+        )
+    if model_uri.rsplit("/", 1)[1] != str(model_version):
+        raise ValueError(f"{model_uri} is not version {model_version}")
 
 
 def label_value(value: str) -> str:
@@ -103,8 +116,8 @@ def render_inference_service(
     device: str | None = None,
 ):
     """The InferenceService `model_name` serving the model at `storage_uri` (version
-    `model_version`, carried as a label and an annotation) with the project image's KServe model
-    server.
+    `model_version`, carried as a label, an annotation and $MODEL_VERSION) with the project
+    image's KServe model server. A registry URI must pin that version (`check_pinned`).
 
     `canary_traffic_percent` (0-100) gives a new revision that share of the traffic while the
     previous one keeps the rest (KServe's Serverless mode); `resources` is a dict with
@@ -125,6 +138,7 @@ def render_inference_service(
     if not storage_uri:
         raise ValueError("storage_uri is empty")
     version = str(model_version)
+    check_pinned(storage_uri, version)
     variable = model_uri_variable(storage_uri)
     container = V1Container(
         name="kserve-container",
@@ -134,6 +148,7 @@ def render_inference_service(
         + (["--device", device] if device else []),
         env=[
             V1EnvVar(name=variable, value=storage_uri),
+            V1EnvVar(name=VERSION_VARIABLE, value=version),
             V1EnvVar(
                 name="MLFLOW_TRACKING_URI",
                 value_from=V1EnvVarSource(
@@ -190,6 +205,13 @@ def to_manifest(isvc: Any) -> dict:
     return to_dict(isvc)
 
 
+def without_server_fields(isvc: dict) -> dict:
+    """The object as a manifest: no status, and none of the metadata the API server sets."""
+    server_set = {"resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"}
+    metadata = {k: v for k, v in isvc["metadata"].items() if k not in server_set}
+    return {k: v for k, v in isvc.items() if k != "status"} | {"metadata": metadata}
+
+
 def from_manifest(manifest: dict):
     """A manifest as a V1beta1InferenceService (InvalidObject names each field that misfits)."""
     from kserve import V1beta1InferenceService
@@ -210,95 +232,14 @@ def read_manifest(path: str | Path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
-@dataclass(frozen=True)
-class ApplyPlan:
-    """What `apply_inference_service` does: `create` or `patch` with `manifest`, or nothing
-    (`unchanged`), and why."""
-
-    action: Literal["create", "patch", "unchanged"]
-    manifest: dict
-    reason: str
-
-
-def find_inference_service(listing: dict, name: str) -> dict | None:
-    """The item called `name` in a list response (`KServeClient.get(namespace=...)`), or None."""
-    for item in listing.get("items") or []:
-        if (item.get("metadata") or {}).get("name") == name:
-            return item
-    return None
-
-
-def _contains(have: Any, want: Any) -> bool:
-    """Whether `have` holds all of `want` (a server adds defaults and status, never removes)."""
-    if isinstance(want, dict):
-        return isinstance(have, dict) and all(_contains(have.get(k), v) for k, v in want.items())
-    if isinstance(want, list):
-        return (
-            isinstance(have, list)
-            and len(have) == len(want)
-            and all(_contains(h, w) for h, w in zip(have, want, strict=True))
-        )
-    return have == want
-
-
-def _canary(manifest: dict | None) -> int | None:
-    return (((manifest or {}).get("spec") or {}).get("predictor") or {}).get("canaryTrafficPercent")
-
-
-def plan_apply(desired: dict, existing: dict | None) -> ApplyPlan:
-    """Decide how to bring the cluster from `existing` (the live object, or None) to `desired`.
-
-    - none yet: create (the first revision takes all the traffic, whatever the canary percent);
-    - the live object already holds the desired labels, annotations and spec: nothing to do;
-    - otherwise patch. A merge patch keeps fields it does not name, so when the live predictor has a
-      canaryTrafficPercent and the desired one has none, the patch sets 100: the new revision takes
-      all the traffic (promotion), rather than silently inheriting the old canary split.
-    """
-    name = desired["metadata"]["name"]
-    version = (desired["metadata"].get("annotations") or {}).get(VERSION_KEY)
-    if existing is None:
-        return ApplyPlan("create", desired, f"no InferenceService {name} yet: create (v{version})")
-    body = copy.deepcopy(desired)
-    promote = _canary(existing) is not None and _canary(desired) is None
-    if promote:
-        body["spec"]["predictor"]["canaryTrafficPercent"] = 100
-    meta = body["metadata"]
-    wanted = {"metadata": {k: meta[k] for k in ("labels", "annotations") if k in meta}}
-    wanted["spec"] = body["spec"]
-    if _contains(existing, wanted):
-        return ApplyPlan("unchanged", body, f"{name} already serves v{version} as desired")
-    live = (existing["metadata"].get("annotations") or {}).get(VERSION_KEY)
-    if promote:
-        how = "all traffic to the new revision (canary promoted)"
-    elif _canary(desired) is not None:
-        how = f"{_canary(desired)}% of the traffic to the new revision (canary)"
+def read_inference_service(source: str | Path | dict, name: str = NAME) -> dict:
+    """The InferenceService `name` of a rendered manifest: a dict, or a YAML file of one or more
+    documents (`kubectl kustomize manifests/overlays/prod > prod.yaml`)."""
+    if isinstance(source, dict):
+        documents = [source]
     else:
-        how = "the new revision takes all traffic when ready"
-    return ApplyPlan("patch", body, f"{name}: v{live} -> v{version}, {how}")
-
-
-def apply_inference_service(
-    isvc: Any, namespace: str | None = None, client: Any = None, wait_seconds: int | None = None
-) -> ApplyPlan:
-    """Create or patch `isvc` on the cluster of the current kubeconfig (or in-cluster config) and
-    return the plan that was carried out. `client`: a configured `kserve.KServeClient` (default: a
-    new one); `wait_seconds`: also wait that long for the InferenceService to report Ready.
-
-    Needs a cluster with KServe; not exercised by the test suite (see docs/deploy.md).
-    """
-    from kserve import KServeClient
-
-    client = client or KServeClient()
-    desired = to_manifest(isvc)
-    name = desired["metadata"]["name"]
-    namespace = namespace or desired["metadata"].get("namespace") or NAMESPACE
-    desired["metadata"]["namespace"] = namespace
-    existing = find_inference_service(client.get(namespace=namespace), name)
-    plan = plan_apply(desired, existing)
-    if plan.action == "create":
-        client.create(from_manifest(plan.manifest), namespace=namespace)
-    elif plan.action == "patch":
-        client.patch(name, from_manifest(plan.manifest), namespace=namespace)
-    if wait_seconds and plan.action != "unchanged":
-        client.wait_isvc_ready(name, namespace=namespace, timeout_seconds=wait_seconds)
-    return plan
+        documents = list(yaml.safe_load_all(Path(source).read_text()))
+    for doc in documents:
+        if doc and doc.get("kind") == "InferenceService" and doc["metadata"]["name"] == name:
+            return doc
+    raise ValueError(f"{source} holds no InferenceService named {name}")

@@ -395,9 +395,14 @@ def publish(version: str, dim: int) -> dict:
         return summary
 
 
+class DeployRolledBack(RuntimeError):
+    """The new version failed on the cluster and the previous one serves again."""
+
+
 def deploy(version: str, out_path: Path) -> dict:
-    """Render (and with a cluster configured, apply) the InferenceService for the version; its
-    manifest is written to `out_path`."""
+    """Render the InferenceService for the pinned version (models:/sail-embedding/VERSION) and,
+    with a cluster configured, roll it out (`sail.deploy.deploy.deploy`); its manifest is written
+    to `out_path`. A rolled-back canary fails the step (DeployRolledBack) once that is recorded."""
     import mlflow
 
     from sail.deploy.deploy import deploy as deploy_endpoint
@@ -407,7 +412,13 @@ def deploy(version: str, out_path: Path) -> dict:
         mlflow.log_artifact(str(result.manifest))
         with staged(out_path) as partial:
             shutil.copyfile(result.manifest, partial)
-        return {"manifest": str(out_path), "serve": result.serve_command}
+        summary = {"manifest": str(out_path), "serve": result.serve_command}
+        if result.rollout is not None:
+            summary |= {"rollout": result.rollout.action, "report": result.rollout.report}
+            mlflow.set_tag("sail.deploy", result.rollout.report)
+        if result.rolled_back:
+            raise DeployRolledBack(result.rollout.report)
+        return summary
 
 
 def finish(state: str) -> str:

@@ -10,11 +10,14 @@
 --allow-local-paths  let items name files on the server (default: data: URLs only)
 --max-queued-items   most items waiting for the model; more get 503 (default 1024)
 --device             torch device (default cpu)
+--model-version      the registered version served, reported in the v2 metadata (default:
+                     $MODEL_VERSION, else the version a models:/NAME/VERSION URI pins)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -34,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-queued-items", type=int, default=1024)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model-name", default="sail-embedding")
+    parser.add_argument("--model-version", default=os.environ.get("MODEL_VERSION") or None)
     return parser.parse_args(argv)
 
 
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         device=args.device,
         model_name=args.model_name,
+        model_version=args.model_version,
     )
 
 

@@ -1,9 +1,14 @@
 """The KServe model: `SailEmbeddingModel`, named "sail-embedding".
 
 `SailEmbeddingModel(name="sail-embedding", model_uri="models:/sail-embedding@champion", *,
-embedder=None, device="cpu", limits=Limits(), max_batch_size=32, max_wait_ms=5.0)`
+embedder=None, device="cpu", limits=Limits(), max_batch_size=32, max_wait_ms=5.0, version=None)`
 
-- `load()` resolves `model_uri` to a model folder (`resolve_model_dir`: a saved model folder as
+- `version`: the registered version served, reported in the v2 metadata (`versions`); by default
+  the one a pinned `models:/NAME/VERSION` names (None for a folder).
+
+- `load()` first pins an alias: `models:/NAME@ALIAS` becomes the `models:/NAME/VERSION` it names
+  at that moment (`pin_alias`), so a moved alias never changes what a running server serves. It
+  then resolves `model_uri` to a model folder (`resolve_model_dir`: a saved model folder as
   it is; anything else, such as `models:/sail-embedding@champion` or a local MLflow model folder,
   through `sail.tracking.pyfunc.model_dir_from_uri`, imported only then), builds the `Embedder`
   (unless one was given) and starts the `MicroBatcher`, whose one worker thread runs every
@@ -70,6 +75,30 @@ V2_INPUT = "items"
 V2_OUTPUT = "embeddings"
 MAX_INSTRUCTION_TOKENS = 64
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+_PINNED = re.compile(r"models:/[^/@]+/(\d+)")
+_ALIAS = re.compile(r"models:/([^/@]+)@([A-Za-z0-9_-]+)")
+
+
+def pinned_version(uri: str | Path) -> str | None:
+    """The version a `models:/NAME/VERSION` URI pins; None for anything else."""
+    match = _PINNED.fullmatch(str(uri))
+    return match[1] if match else None
+
+
+def pin_alias(uri: str | Path) -> str:
+    """`models:/NAME@ALIAS` as the `models:/NAME/VERSION` the alias names now, so that the server
+    keeps serving (and reporting) that version whatever the alias does later; any other URI as
+    it is."""
+    match = _ALIAS.fullmatch(str(uri))
+    if match is None:
+        return str(uri)
+    import mlflow
+
+    from sail.tracking.store import connect
+
+    connect()
+    version = mlflow.MlflowClient().get_model_version_by_alias(match[1], match[2]).version
+    return f"models:/{match[1]}/{version}"
 
 
 def resolve_model_dir(uri: str | Path) -> Path:
@@ -108,9 +137,11 @@ class SailEmbeddingModel(Model):
         limits: Limits | None = None,
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
+        version: str | None = None,
     ):
         super().__init__(name)
         self.model_uri = str(model_uri)
+        self.version = version or pinned_version(model_uri)
         self.embedder = embedder
         self.device = device
         self.limits = limits or Limits()
@@ -122,8 +153,10 @@ class SailEmbeddingModel(Model):
 
     def load(self) -> bool:
         if self.embedder is None:
+            self.model_uri = pin_alias(self.model_uri)
+            self.version = self.version or pinned_version(self.model_uri)
             folder = resolve_model_dir(self.model_uri)
-            logger.info("loading %s from %s", self.name, folder)
+            logger.info("loading %s version %s from %s", self.name, self.version, folder)
             self.embedder = Embedder.from_pretrained(folder, device=self.device)
         if self.batcher is None or self.batcher.closed:
             self.batcher = MicroBatcher(

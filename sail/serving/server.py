@@ -3,10 +3,11 @@
 
 `build_server(model_uri="models:/sail-embedding@champion", host=None, port=8080,
 max_batch_size=32, max_wait_ms=5.0, limits=None, device="cpu", model_name="sail-embedding",
-embedder=None, grace_period=5) -> SailServer` loads the model and builds the app (nothing listens
-yet). `host=None` means the `HOST` environment variable, else 127.0.0.1; pass "0.0.0.0" (or set
-HOST) inside a container. `port=0` picks a free port (`server.port` says which once started).
-`max_batch_size=1` switches micro-batching off.
+embedder=None, grace_period=5, model_version=None) -> SailServer` loads the model and builds the
+app (nothing listens yet). `host=None` means the `HOST` environment variable, else 127.0.0.1;
+pass "0.0.0.0" (or set HOST) inside a container. `port=0` picks a free port (`server.port` says
+which once started). `max_batch_size=1` switches micro-batching off. `model_version` is reported
+in the v2 metadata (default: the version a pinned `models:/NAME/VERSION` names).
 
 `serve(...)` takes the same arguments, logs, and blocks until SIGINT/SIGTERM.
 
@@ -16,9 +17,9 @@ context manager (start/stop).
 
 Routes: `POST /v1/models/sail-embedding:predict`, `POST /v2/models/sail-embedding/infer`,
 `POST /openai/v1/embeddings`, `GET /v2/health/live`, `GET /v2/health/ready`,
-`GET /v2/models/sail-embedding` (metadata), `GET /metrics` (Prometheus). No gRPC server. When more
-than `Limits.max_queued_items` items would wait for the model, every route answers 503 with
-Retry-After.
+`GET /v2/models/sail-embedding` (metadata, with the served version in `versions` when known),
+`GET /metrics` (Prometheus). No gRPC server. When more than `Limits.max_queued_items` items would
+wait for the model, every route answers 503 with Retry-After.
 
 How the host is bound: kserve 0.21's `RESTServer` hard-codes `uvicorn.Config(host="0.0.0.0")`
 and registers its routes on the module-global app `kserve.model_server:app`; `ModelServer` has no
@@ -75,6 +76,18 @@ class _LocalRESTServer(RESTServer):
         self._add_exception_handlers(self.app)
 
 
+class VersionedDataPlane(DataPlane):
+    """KServe's data plane, with the model's version in its v2 metadata (kserve 0.21 leaves
+    `versions` out)."""
+
+    async def model_metadata(self, model_name: str) -> dict:
+        metadata = await super().model_metadata(model_name)
+        version = getattr(self.get_model_from_registry(model_name), "version", None)
+        if version:
+            metadata["versions"] = [version]
+        return metadata
+
+
 class SailServer:
     """A loaded model and the app serving it (see the module doc)."""
 
@@ -103,7 +116,7 @@ class SailServer:
         self._rest = _LocalRESTServer(
             self.app,
             self.host,
-            data_plane=DataPlane(model_registry=registry),
+            data_plane=VersionedDataPlane(model_registry=registry),
             model_repository_extension=ModelRepositoryExtension(model_registry=registry),
             http_port=port,
             grace_period=grace_period,
@@ -195,6 +208,7 @@ def build_server(
     model_name: str = MODEL_NAME,
     embedder: Embedder | None = None,
     grace_period: int = 5,
+    model_version: str | None = None,
 ) -> SailServer:
     """Load the model at `model_uri` (or use `embedder`) and build its server (see the module
     doc); call `.run()` or `.start()` on the result."""
@@ -206,6 +220,7 @@ def build_server(
         limits=limits,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        version=model_version,
     )
     model.load()
     return SailServer(model, host=host, port=port, grace_period=grace_period)

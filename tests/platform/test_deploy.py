@@ -1,9 +1,6 @@
-"""The deploy step's library: rendering the InferenceService with the kserve SDK, writing it,
-deciding between create and patch, and the step itself in its local (no cluster) mode.
-
-The KServeClient calls of `apply_inference_service` need a cluster and are not run here; the
-decision they carry out (`plan_apply`, `find_inference_service`) is tested on the objects' JSON.
-"""
+"""The deploy step's library: rendering the InferenceService with the kserve SDK (a pinned model
+version only), writing it, the client models' field checks, and the step in its local (no cluster)
+mode. The cluster path (patch, wait, roll back) is tests/platform/test_rollout.py."""
 
 from __future__ import annotations
 
@@ -18,9 +15,7 @@ from sail.deploy.inference_service import (
     DEFAULT_RESOURCES,
     URI_KEY,
     VERSION_KEY,
-    find_inference_service,
     from_manifest,
-    plan_apply,
     read_manifest,
     render_inference_service,
     to_manifest,
@@ -39,18 +34,6 @@ def manifest(version="3", uri="s3://sail-mlflow/models/sail/3", canary=None, **k
     return to_manifest(isvc)
 
 
-def live(desired: dict) -> dict:
-    """What the API server returns for an object made from `desired`: defaults and status added."""
-    obj = copy.deepcopy(desired)
-    obj["metadata"].update(generation=2, resourceVersion="8812", uid="0f6c")
-    obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
-    predictor = obj["spec"]["predictor"]
-    predictor["containers"][0]["terminationMessagePolicy"] = "File"
-    predictor.setdefault("minReplicas", 1)
-    obj["status"] = {"conditions": [{"type": "Ready", "status": "True"}], "url": "http://x"}
-    return obj
-
-
 def test_render_round_trips_through_the_kserve_model():
     from kserve import V1beta1InferenceService
 
@@ -67,6 +50,7 @@ def test_render_round_trips_through_the_kserve_model():
     assert back.metadata.labels[VERSION_KEY] == back.spec.predictor.labels[VERSION_KEY] == "7"
     assert back.metadata.namespace == "ns"
     container = back.spec.predictor.containers[0]
+    assert {(e.name, e.value) for e in container.env} >= {("MODEL_VERSION", "7")}
     assert container.image == IMAGE
     assert container.readiness_probe.http_get.path == "/v2/health/ready"
     assert container.resources.limits == DEFAULT_RESOURCES["limits"]
@@ -77,7 +61,7 @@ def test_render_round_trips_through_the_kserve_model():
     [
         ("s3://sail-mlflow/models/3", "STORAGE_URI"),  # KServe downloads it to /mnt/models
         ("pvc://models/sail/3", "STORAGE_URI"),
-        ("models:/sail-embedding@champion", "MODEL_URI"),  # the server resolves it via MLflow
+        ("models:/sail-embedding/3", "MODEL_URI"),  # the server resolves it via MLflow
         ("/srv/models/sail", "MODEL_URI"),
     ],
 )
@@ -86,6 +70,20 @@ def test_the_model_uri_goes_where_it_can_be_loaded(uri, variable):
     args = ["--model-uri", f"$({variable})", "--host", "0.0.0.0", "--port", "8080"]
     assert container["args"] == args
     assert {"name": variable, "value": uri} in container["env"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "version", "problem"),
+    [
+        ("models:/sail-embedding@champion", "3", "does not pin a version"),
+        ("models:/sail-embedding/latest", "3", "does not pin a version"),
+        ("models:/sail-embedding/Production", "3", "does not pin a version"),
+        ("models:/sail-embedding/4", "3", "is not version 3"),
+    ],
+)
+def test_render_refuses_a_model_that_is_not_pinned(uri, version, problem):
+    with pytest.raises(ValueError, match=problem):
+        manifest(version=version, uri=uri)
 
 
 def test_render_takes_resources_and_replicas_and_rejects_bad_input():
@@ -108,8 +106,9 @@ def test_render_matches_the_base_manifest():
     base = yaml.safe_load((ROOT / "manifests/base/serving/inferenceservice.yaml").read_text())
     predictor = base["spec"]["predictor"]
     container = predictor["containers"][0]
-    uri = next(e["value"] for e in container["env"] if e["name"] == "STORAGE_URI")
+    uri = next(e["value"] for e in container["env"] if e["name"] == "MODEL_URI")
     version = base["metadata"]["annotations"][VERSION_KEY]
+    assert uri == f"models:/sail-embedding/{version}"  # pinned, never @champion
     rendered = to_manifest(
         render_inference_service(
             base["metadata"]["name"],
@@ -172,50 +171,11 @@ def test_check_reports_unknown_fields_wrong_types_and_missing_required():
     assert to_dict(from_dict(fixed, "V1Deployment")) == fixed
 
 
-def test_plan_creates_when_there_is_none():
-    desired = manifest(canary=10)
-    plan = plan_apply(desired, None)
-    assert plan.action == "create" and plan.manifest == desired
-
-
-def test_plan_leaves_a_live_object_that_already_matches():
-    desired = manifest(version="3")
-    plan = plan_apply(desired, live(desired))
-    assert plan.action == "unchanged"
-
-
-def test_plan_patches_a_new_version_with_its_canary_split():
-    existing = live(manifest(version="3"))
-    plan = plan_apply(manifest(version="4", uri="s3://m/4", canary=10), existing)
-    assert plan.action == "patch"
-    assert plan.manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert plan.manifest["metadata"]["annotations"][VERSION_KEY] == "4"
-    assert "v3 -> v4" in plan.reason and "10%" in plan.reason
-
-
-def test_plan_promotes_a_canary_when_the_new_spec_has_none():
-    # v4 runs as a 10% canary; deploying v4 again without a canary sends it all traffic
-    existing = live(manifest(version="4", canary=10))
-    plan = plan_apply(manifest(version="4"), existing)
-    assert plan.action == "patch"
-    assert plan.manifest["spec"]["predictor"]["canaryTrafficPercent"] == 100
-    assert "promoted" in plan.reason
-    promoted = live(plan.manifest)
-    assert plan_apply(manifest(version="4"), promoted).action == "unchanged"
-
-
-def test_find_inference_service_in_a_list_response():
-    listing = {"items": [live(manifest(version="1")), {"metadata": {"name": "other"}}]}
-    assert find_inference_service(listing, "sail-embedding")["metadata"]["uid"] == "0f6c"
-    assert find_inference_service(listing, "missing") is None
-    assert find_inference_service({"items": None}, "sail-embedding") is None
-
-
 def test_deploy_without_a_cluster_writes_the_manifest(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     result = deploy(model, "5", tmp_path / "artifacts", cluster=False, image=IMAGE)
-    assert result.applied is None
+    assert result.rollout is None and not result.rolled_back
     assert result.manifest == tmp_path / "artifacts" / "inferenceservice.yaml"
     assert result.model_uri == str(model.resolve())
     assert result.serve_command == f"make serve MODEL_URI={model.resolve()}"
@@ -227,6 +187,36 @@ def test_deploy_without_a_cluster_writes_the_manifest(tmp_path):
     remote = deploy("s3://sail-mlflow/models/5", "5", tmp_path / "remote", cluster=False)
     env = read_manifest(remote.manifest)["spec"]["predictor"]["containers"][0]["env"]
     assert {"name": "STORAGE_URI", "value": "s3://sail-mlflow/models/5"} in env
+
+    pinned = deploy("models:/sail-embedding/5", "5", tmp_path / "pinned", cluster=False)
+    assert pinned.serve_command == "make serve MODEL_URI=models:/sail-embedding/5"
+    text = pinned.manifest.read_text()
+    assert "models:/sail-embedding/5" in text and "@champion" not in text
+
+
+def test_deploy_renders_a_template_with_only_the_release_changed(tmp_path):
+    """A rendered overlay (several documents, as `kubectl kustomize` prints them) is the
+    template: its settings stay, the model URI and version are set."""
+    gpu = {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
+    overlay = manifest(version="1", uri="models:/sail-embedding/1", canary=10, resources=gpu)
+    overlay["spec"]["predictor"]["containers"][0]["args"] += ["--device", "cuda"]
+    template = tmp_path / "prod.yaml"
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}
+    template.write_text(yaml.safe_dump_all([other, overlay]))
+    result = deploy("models:/sail-embedding/5", "5", tmp_path / "out", False, template=template)
+    rendered = read_manifest(result.manifest)
+    predictor = rendered["spec"]["predictor"]
+    container = predictor["containers"][0]
+    assert container["resources"] == gpu and container["args"][-2:] == ["--device", "cuda"]
+    assert predictor["canaryTrafficPercent"] == 10
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["MODEL_URI"], env["MODEL_VERSION"]) == ("models:/sail-embedding/5", "5")
+    assert rendered["metadata"]["annotations"][VERSION_KEY] == "5"
+    assert rendered["metadata"]["labels"][VERSION_KEY] == predictor["labels"][VERSION_KEY] == "5"
+    with pytest.raises(ValueError, match="the template sets device"):
+        deploy("models:/sail-embedding/5", "5", tmp_path, False, template=template, device="cpu")
+    with pytest.raises(ValueError, match="does not pin"):
+        deploy("models:/sail-embedding@champion", "5", tmp_path, False, template=template)
 
 
 def test_deploy_refuses_what_a_cluster_cannot_load(tmp_path):

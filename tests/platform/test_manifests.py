@@ -40,7 +40,7 @@ IMAGE_TAGS = {"base": "0.1.0", "overlays/local": "dev", "overlays/prod": "0.1.0"
 EXTERNAL_SECRETS = {
     "sail-mlflow-db": {"uri"},
     "sail-s3-credentials": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
-    "sail-redis": {"connection-string"},
+    "sail-feast-online": {"host", "database", "username", "password", "sslmode"},
 }
 CORE_KINDS = {
     "Namespace",
@@ -305,7 +305,10 @@ def test_inference_service(overlay):
     flags = args_map(container["args"])
     assert (flags["--host"], flags["--port"]) == ("0.0.0.0", "8080")  # reachable from the node
     uri_variable = re.fullmatch(r"\$\((STORAGE_URI|MODEL_URI)\)", flags["--model-uri"])[1]
-    assert env_value(container, uri_variable)["value"]
+    version = isvc["metadata"]["annotations"]["sail-embedding.io/model-version"]
+    # a pinned version, the one the annotation and MODEL_VERSION name; never an alias (@champion)
+    assert env_value(container, uri_variable)["value"] == f"models:/sail-embedding/{version}"
+    assert env_value(container, "MODEL_VERSION")["value"] == version
     tracking = env_value(container, "MLFLOW_TRACKING_URI")["valueFrom"]["configMapKeyRef"]
     assert config_data(objects)[tracking["key"]].startswith("http://mlflow.")
     assert [p["containerPort"] for p in container["ports"]] == [8080]
@@ -369,17 +372,18 @@ def test_feast_feature_server(overlay):
     config_map = one(objects, "ConfigMap", volume["configMap"]["name"])
     text = config_map["data"]["feature_store.yaml"]
     store = yaml.safe_load(text)
-    assert store["online_store"]["type"] == "redis"
+    assert store["online_store"]["type"] == "postgres" and store["online_store"]["vector_enabled"]
     assert store["project"] and store["registry"]["path"]
     # every ${VAR} Feast expands is in the server's environment
     defined = {e["name"] for e in container["env"]} | set(config_data(objects))
     assert set(re.findall(r"\$\{(\w+)\}", text)) <= defined
     if overlay == "overlays/local":
-        redis = secret_data(objects, "sail-redis")["connection-string"]
-        host, port = redis.split(",")[0].rsplit(":", 1)
-        service = one(objects, "Service", host.split(".")[0])
-        assert int(port) in [p["port"] for p in service["spec"]["ports"]]
-        one(objects, "Deployment", "redis")
+        online = secret_data(objects, "sail-feast-online")
+        one(objects, "Service", online["host"].split(".")[0])
+        postgres = one(objects, "StatefulSet", "postgres")["spec"]["template"]["spec"]
+        assert postgres["containers"][0]["image"].startswith("pgvector/pgvector:")
+        initdb = one(objects, "ConfigMap", "postgres-initdb")["data"]
+        assert "CREATE EXTENSION IF NOT EXISTS vector" in "".join(initdb.values())
 
 
 @pytest.mark.parametrize("overlay", KUSTOMIZATIONS)

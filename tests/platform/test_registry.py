@@ -271,3 +271,21 @@ def test_model_dir_from_uri_resolves_aliases_versions_and_folders(logged, embedd
             model_dir_from_uri(uri)
     with pytest.raises(ModelUriError, match="not a model folder"):
         model_dir_from_uri(str(tmp_path / "missing"))
+
+
+def test_a_served_alias_is_pinned_to_the_version_it_named_at_load(logged):
+    from sail.serving.model import SailEmbeddingModel, pin_alias
+
+    name = "sail-pin"
+    first, second = _register(logged, name), _register(logged, name)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(name, "champion", first)
+    model = SailEmbeddingModel(model_uri=f"models:/{name}@champion")
+    model.load()
+    try:
+        client.set_registered_model_alias(name, "champion", second)
+        assert model.model_uri == f"models:/{name}/{first}" and model.version == str(first)
+    finally:
+        model.stop()
+    assert pin_alias(f"models:/{name}@champion") == f"models:/{name}/{second}"
+    assert pin_alias(f"models:/{name}/{first}") == f"models:/{name}/{first}"

@@ -275,6 +275,29 @@ def test_health_metadata_and_metrics(client):
     assert "request_predict_seconds" in text  # kserve's own metrics, same registry
 
 
+def test_metadata_reports_the_served_version(server, client):
+    assert client.get("/v2/models/sail-embedding").json()["versions"] is None  # a folder
+    server.model.version = "7"
+    try:
+        assert client.get("/v2/models/sail-embedding").json()["versions"] == ["7"]
+    finally:
+        server.model.version = None
+
+
+def test_the_version_comes_from_the_flag_the_environment_or_a_pinned_uri(monkeypatch):
+    from sail.serving.__main__ import parse_args
+    from sail.serving.model import SailEmbeddingModel, pinned_version
+
+    assert pinned_version("models:/sail-embedding/12") == "12"
+    assert pinned_version("models:/sail-embedding@champion") is None
+    assert SailEmbeddingModel(model_uri="models:/sail-embedding/3").version == "3"
+    assert SailEmbeddingModel(model_uri="models:/sail-embedding/3", version="4").version == "4"
+    monkeypatch.setenv("MODEL_VERSION", "9")  # what the InferenceService sets
+    assert parse_args([]).model_version == "9"
+    monkeypatch.delenv("MODEL_VERSION")
+    assert parse_args([]).model_version is None
+
+
 def test_binds_loopback_by_default(server, monkeypatch):
     assert server.host == "127.0.0.1"
     sockets = server._rest._server.servers[0].sockets
