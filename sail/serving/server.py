@@ -7,7 +7,8 @@ embedder=None, grace_period=5, model_version=None) -> SailServer` loads the mode
 app (nothing listens yet). `host=None` means the `HOST` environment variable, else 127.0.0.1;
 pass "0.0.0.0" (or set HOST) inside a container. `port=0` picks a free port (`server.port` says
 which once started). `max_batch_size=1` switches micro-batching off. `model_version` is reported
-in the v2 metadata (default: the version a pinned `models:/NAME/VERSION` names).
+in the v2 metadata and in the `x-sail-model-version` header of every response (default: the
+version a pinned `models:/NAME/VERSION` names, or the one an alias names when the model loads).
 
 `serve(...)` takes the same arguments, logs, and blocks until SIGINT/SIGTERM.
 
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+VERSION_HEADER = "x-sail-model-version"
 
 
 def default_host() -> str:
@@ -113,6 +115,7 @@ class SailServer:
         self.app.add_exception_handler(Overloaded, overloaded_handler)
         self.app.add_middleware(BodySizeLimit, max_bytes=model.limits.max_request_bytes)
         self.app.add_middleware(RequestMetrics)  # outside the size limit: counts 413s too
+        self.app.add_middleware(VersionHeader, model=model)  # outermost: on every response
         self._rest = _LocalRESTServer(
             self.app,
             self.host,
@@ -190,6 +193,29 @@ class SailServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class VersionHeader:
+    """ASGI middleware naming the served model version on every HTTP response
+    (`VERSION_HEADER`), so that a client can search the catalogue rows of the same version."""
+
+    def __init__(self, app, model: SailEmbeddingModel):
+        self.app = app
+        self.model = model
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tag(message):
+            if message["type"] == "http.response.start" and self.model.version is not None:
+                headers = [*message.get("headers", [])]
+                headers.append((VERSION_HEADER.encode(), str(self.model.version).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, tag)
 
 
 async def overloaded_handler(_request, error: Overloaded) -> JSONResponse:

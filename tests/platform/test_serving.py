@@ -275,11 +275,22 @@ def test_health_metadata_and_metrics(client):
     assert "request_predict_seconds" in text  # kserve's own metrics, same registry
 
 
-def test_metadata_reports_the_served_version(server, client):
+def test_metadata_and_every_response_report_the_served_version(server, client):
+    from sail.serving.server import VERSION_HEADER
+
     assert client.get("/v2/models/sail-embedding").json()["versions"] is None  # a folder
+    assert VERSION_HEADER not in client.get("/v2/health/ready").headers
     server.model.version = "7"
     try:
         assert client.get("/v2/models/sail-embedding").json()["versions"] == ["7"]
+        responses = [
+            client.get("/v2/health/ready"),
+            client.post("/v1/models/sail-embedding:predict", json={"instances": ["a duck"]}),
+            client.post("/v1/models/sail-embedding:predict", json={"instances": []}),
+            client.post("/openai/v1/embeddings", json={"input": "a duck", "model": "x"}),
+        ]
+        assert [r.status_code // 100 for r in responses] == [2, 2, 4, 4]
+        assert {r.headers[VERSION_HEADER] for r in responses} == {"7"}
     finally:
         server.model.version = None
 
