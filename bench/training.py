@@ -45,6 +45,7 @@ def prepare_stage(
     from model_code.embed import Embedder
     from model_code.factory import create_model
     from model_code.training.run import (
+        attach_anchors,
         attach_negatives,
         attach_teacher,
         load_training_data,
@@ -68,6 +69,7 @@ def prepare_stage(
     if "movielens-id2item" in used:
         attach_teacher(data, None, stage.seed)
     sources = build_sources(stage, data)
+    attach_anchors(embedder, sources)
     if stage.hard_negatives:
         attach_negatives(sources, mine_negatives(embedder, sources, stage))
     warm_feature_cache(embedder, stage, sources)
