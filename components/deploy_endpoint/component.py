@@ -8,8 +8,9 @@ from components.image import BASE_IMAGE
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def deploy_endpoint(version: str, manifest: Output[Artifact]):
-    """Render the InferenceService (applied when a cluster is configured); `manifest` is its
-    YAML. On one machine, `make serve` serves the champion instead."""
+    """Render the InferenceService for the pinned version and, with a cluster configured, roll it
+    out: patch the release, wait for Ready, roll a failed canary back (docs/deploy.md);
+    `manifest` is its YAML. On one machine, `make serve` serves the champion instead."""
     from pathlib import Path
 
     from sail.pipeline import steps
