@@ -37,6 +37,11 @@ def describe(condition: dict | None) -> str:
     return f"Ready={condition.get('status')}" + (f" ({why})" if why else "")
 
 
+def predictor_status(isvc: dict) -> dict:
+    """status.components.predictor: the revisions (latest created, ready, rolled out)."""
+    return ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+
+
 def observed_generation(isvc: dict) -> int | None:
     return (isvc.get("status") or {}).get("observedGeneration")
 
@@ -44,10 +49,9 @@ def observed_generation(isvc: dict) -> int | None:
 def readiness(isvc: dict, reconciled_after: int | None = None) -> Readiness:
     """Ready, pending or failed (see the module doc), with the revision and the condition.
     `reconciled_after`: the observedGeneration returned with the change (None: none awaited)."""
-    status = isvc.get("status") or {}
-    components = (status.get("components") or {}).get("predictor") or {}
+    components = predictor_status(isvc)
     revision = components.get("latestCreatedRevision") or ""
-    observed = status.get("observedGeneration")
+    observed = observed_generation(isvc)
     if reconciled_after is not None and (observed is None or observed <= reconciled_after):
         return Readiness("pending", revision, f"the change is not reconciled yet ({observed})")
     condition = ready_condition(isvc)

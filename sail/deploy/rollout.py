@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sail.deploy.readiness import observed_generation, readiness
+from sail.deploy.readiness import observed_generation, predictor_status, readiness
 from sail.deploy.release import (
     Release,
     canary_patch,
@@ -142,7 +142,7 @@ def splits_traffic(isvc: dict) -> bool:
     """Whether KServe splits a new revision's traffic with the last rolled-out one: a
     canaryTrafficPercent between 0 and 100 and a rolled-out revision (Serverless mode only)."""
     percent = canary_percent(isvc)
-    components = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+    components = predictor_status(isvc)
     return (
         percent is not None
         and 0 < percent < 100
@@ -229,7 +229,7 @@ def _patch_report(isvc: dict, previous: Release) -> str:
     meta = isvc["metadata"]
     head = f"{meta.get('namespace')}/{meta['name']}: v{previous.version} -> v{release.version}"
     percent = canary_percent(isvc)
-    predictor = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+    predictor = predictor_status(isvc)
     revision = predictor.get("latestReadyRevision") or "the new revision"
     stable = predictor.get("latestRolledoutRevision")
     if percent is not None and percent < 100 and stable and stable != revision:
