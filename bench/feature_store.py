@@ -1,15 +1,16 @@
 """Feature-store suite: online read and vector-search latency, and materialization rows/s.
 
 Everything runs on a copy of `<SAIL_HOME>/feature_store` in a temporary home (its `data/` a
-link to the real one, for the titles `similar` reads) without its server's data folder: the copy's
-own local PostgreSQL server is filled by applying the definitions and materializing the online
-version, materializing again rewrites the online rows, and the real store is left untouched. The
-copy's registry still names the real offline Parquet files, which materialize only reads.
+link to the real one, for the titles `similar` reads) without its server's data folder: the
+copy's own local PostgreSQL server is filled by applying the default version's views and
+materializing that version, materializing again rewrites the online rows, and the real store is
+left untouched. The copy's registry still names the real offline Parquet files, which
+materialize only reads.
 
 Search quality beside its latency: recall@10 of `similar` against brute-force cosine over the
 version's published embeddings (its Parquet file), for a sample of items.
 
-Materialization is timed directly: `FeatureStore.materialize` of the online version's window
+Materialization is timed directly: `FeatureStore.materialize` of the default version's window
 (the rows its publish wrote, upserted again). The last publish's own timings recorded in MLflow
 (`publish.json`: apply + materialize together) are reported beside it.
 """
@@ -59,7 +60,9 @@ def _timed(fn) -> Measurement:
     return Measurement(1, seconds, [seconds])
 
 
-def read_variants(store, copy: Path, items: list[str], users: list[str], rng: random.Random):
+def read_variants(
+    store, copy: Path, version: str, items: list[str], users: list[str], rng: random.Random
+):
     """Each operation as a function of a call count returning a Measurement."""
     from sail.feature_store.query import online_features, similar
 
@@ -75,16 +78,16 @@ def read_variants(store, copy: Path, items: list[str], users: list[str], rng: ra
         return run
 
     def one_item():
-        online_features(item_ids=[rng.choice(items)], store=store)
+        online_features(item_ids=[rng.choice(items)], home=copy, version=version, store=store)
 
     def many_items():
-        online_features(item_ids=many, store=store)
+        online_features(item_ids=many, home=copy, version=version, store=store)
 
     def search():
-        similar(rng.choice(items), k=TOP_K, home=copy, store=store)
+        similar(rng.choice(items), k=TOP_K, home=copy, version=version, store=store)
 
     def one_user():
-        online_features(user_ids=[rng.choice(users)], store=store)
+        online_features(user_ids=[rng.choice(users)], home=copy, version=version, store=store)
 
     ops = {
         "item features, 1 item": one_item,
@@ -112,17 +115,20 @@ def search_recall(store, home: Path, version: str, sample: int, rng: random.Rand
         scores = vectors @ vectors[row]
         scores[row] = -np.inf  # the item itself is never its own neighbour
         truth = {ids[i] for i in np.argsort(-scores)[:TOP_K]}
-        found = {n.item_id for n in similar(ids[row], k=TOP_K, home=home, store=store)}
+        found = similar(ids[row], k=TOP_K, home=home, version=version, store=store)
+        found = {n.item_id for n in found}
         recalls.append(len(truth & found) / TOP_K)
     return {"items": len(recalls), "k": TOP_K, "recall": round(float(np.mean(recalls)), 4)}
 
 
-def materialize(store, record: dict, repeats: int) -> dict:
-    """Re-materialize the online version's window `repeats` times; rows/s of each."""
-    from sail.feature_store.publish import MATERIALIZE_WINDOW
+def materialize(store, version: str, record: dict, repeats: int) -> dict:
+    """Re-materialize the version's window `repeats` times; rows/s of each."""
+    from sail.feature_store.online import MATERIALIZE_WINDOW
+    from sail.feature_store.repo import features_module
 
     stamp = pd.Timestamp(record["event_timestamp"])
-    views, rows = list(record["rows"]), sum(record["rows"].values())
+    views = [features_module().view_name(view, version) for view in record["rows"]]
+    rows = sum(record["rows"].values())
     seconds = []
     for _ in range(repeats):
         began = time.perf_counter()
@@ -169,7 +175,7 @@ def run(home: Path | str | None = None, smoke: bool = False, tracking_uri=None) 
     from sail.feature_store.repo import definitions, open_store, read_state
 
     state = read_state(home)
-    version = state.get("online")
+    version = state.get("default")
     if version is None:
         return nothing
     record = state["versions"][version]
@@ -181,14 +187,14 @@ def run(home: Path | str | None = None, smoke: bool = False, tracking_uri=None) 
     with tempfile.TemporaryDirectory(prefix="sail-bench-feast-") as tmp:
         copy = copy_store(home, Path(tmp))
         store = open_store(copy)
-        store.apply(list(definitions(copy, record["dim"]).values()))
-        materialize(store, record, 1)  # the copy's online tables hold the online version
-        variants, many = read_variants(store, copy, items, users, random.Random(0))
+        store.apply(list(definitions(copy, {version: record}).values()))
+        materialize(store, version, record, 1)  # the copy's online tables hold the version
+        variants, many = read_variants(store, copy, version, items, users, random.Random(0))
         for op in variants.values():  # warm-up: feast's registry, the connection
             op(2)
         measured = interleave(variants, settings["rounds"], settings["rounds"])
         reads = [{"operation": name, **m.summary()} for name, m in measured.items()]
-        materialized = materialize(store, record, settings["materialize"])
+        materialized = materialize(store, version, record, settings["materialize"])
         recall = search_recall(store, copy, version, settings["rounds"], random.Random(1))
     return {
         "home": str(home),

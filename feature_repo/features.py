@@ -1,22 +1,25 @@
 """The Feast objects of the SAIL-Embedding feature store: entities, Parquet sources, feature views.
 
-`definitions(store, dim)` builds them for one feature store folder and one published Matryoshka
-size; that is what `sail.feature_store` applies. The module-level objects below are the same
-definitions for the Feast CLI (`SAIL_FEATURE_STORE=/abs/path feast -c feature_repo apply`), built
-for the store `sail.feature_store.location.store_dir()` names and the size of the version that is
-online there (`published.json`), else `$SAIL_FEATURE_DIM`, else 128.
+Every published model version has its own three views, `item_embedding__<version>`,
+`item_semantic_id__<version>` and `user_interest__<version>` (`view_name`), so each has its own
+online table: a vector search over one version's table ranks that version's rows only, and the
+rows of several versions are online side by side during a canary (docs/feature-store.md).
 
-Every view reads a folder `<store>/offline/<view>/` of Parquet files, one per
-published model version (`<model_version>.parquet`); each file's rows share one
-`event_timestamp`, fixed per version (see docs/feature-store.md). The TTL is 0 (no expiry): an
-embedding stays valid until another version replaces it.
+`definitions(store, versions)` builds the entities and the views of the versions given (model
+version -> published Matryoshka size) for one feature store folder; that is what
+`sail.feature_store` applies. The module-level objects below are the same definitions for the Feast
+CLI (`SAIL_FEATURE_STORE=/abs/path feast -c feature_repo apply`), built for the store
+`sail.feature_store.location.store_dir()` names and the versions online there (`published.json`).
+
+A version's view reads its own Parquet file, `<store>/offline/<view>/<model_version>.parquet`,
+whose rows share one `event_timestamp`, fixed per version. The TTL is 0 (no expiry): a row stays
+valid until its version is retired.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,11 +30,11 @@ from feast.types import Array, Float32, Int64, String
 
 from sail.feature_store.location import store_dir
 
-DEFAULT_DIM = 128
 ITEM_EMBEDDING = "item_embedding"
 ITEM_SEMANTIC_ID = "item_semantic_id"
 USER_INTEREST = "user_interest"
 VIEWS = (ITEM_EMBEDDING, ITEM_SEMANTIC_ID, USER_INTEREST)
+SEPARATOR = "__"  # between a view and its version in a versioned view's name
 TIMESTAMP = "event_timestamp"
 NO_EXPIRY = timedelta(0)
 
@@ -41,11 +44,27 @@ def offline_dir(store: Path, view: str) -> Path:
     return Path(store) / "offline" / view
 
 
-def file_source(store: Path, view: str) -> FileSource:
-    """The local default source of a view: its Parquet folder in the store folder."""
+def view_name(view: str, model_version: str) -> str:
+    """The feature view holding one version's rows of `view`: `item_embedding__3`."""
+    return f"{view}{SEPARATOR}{model_version}"
+
+
+def version_of(name: str) -> tuple[str, str] | None:
+    """(view, model version) of a versioned view's name; None for any other name."""
+    view, separator, version = name.partition(SEPARATOR)
+    return (view, version) if separator and view in VIEWS and version else None
+
+
+def version_file(store: Path, view: str, model_version: str) -> Path:
+    """The Parquet file of one version's rows of `view`."""
+    return offline_dir(store, view) / f"{model_version}.parquet"
+
+
+def file_source(store: Path, view: str, model_version: str) -> FileSource:
+    """The local default source of a version's view: its Parquet file in the store folder."""
     return FileSource(
-        name=f"{view}_source",
-        path=str(offline_dir(store, view)),
+        name=f"{view_name(view, model_version)}_source",
+        path=str(version_file(store, view, model_version)),
         file_format=ParquetFormat(),
         timestamp_field=TIMESTAMP,
     )
@@ -63,96 +82,112 @@ def _embedding_field(dim: int, description: str) -> Field:
     )
 
 
-def definitions(
-    store: Path,
-    dim: int = DEFAULT_DIM,
-    source: Callable[[Path, str], DataSource] = file_source,
-) -> dict[str, Entity | FeatureView]:
-    """The entities and feature views for one feature store folder, with `dim`-long vectors.
-
-    `source(store, view)` gives each view's batch source: the Parquet folder by default, a
-    warehouse table in production (docs/feature-store.md).
-    """
-    item = Entity(
-        name="item",
-        join_keys=["item_id"],
-        value_type=ValueType.STRING,
-        description="A catalogue item, by its data set's own id ('50', 'oc-0a1b2c3d4e5f').",
-    )
-    user = Entity(
-        name="user",
-        join_keys=["user_id"],
-        value_type=ValueType.STRING,
-        description="A MovieLens user, by the data set's id ('1' ... '943').",
-    )
-    tags = {"embedding_dim": str(dim)}
-    item_embedding = FeatureView(
-        name=ITEM_EMBEDDING,
-        entities=[item],
-        ttl=NO_EXPIRY,
-        schema=[
-            _embedding_field(
-                dim, "Unit-length target-side embedding (Matryoshka prefix, renormalised)."
-            ),
-            Field(name="model_version", dtype=String),
-            Field(name="catalogue", dtype=String, description="movielens or openclipart"),
-            Field(name="title", dtype=String, description="The item's title, for display."),
-        ],
-        source=source(store, ITEM_EMBEDDING),
-        description="Item embeddings of the published model version; vector-searchable.",
-        tags=tags,
-    )
-    item_semantic_id = FeatureView(
-        name=ITEM_SEMANTIC_ID,
-        entities=[item],
-        ttl=NO_EXPIRY,
-        schema=[
-            Field(name="codes", dtype=Array(Int64), description="Residual k-means code per level."),
-            Field(name="semantic_id", dtype=String, description="The codes joined by '-'."),
-            Field(name="model_version", dtype=String),
-        ],
-        source=source(store, ITEM_SEMANTIC_ID),
-        description="Semantic IDs: residual k-means codes of the published item embeddings.",
-        tags=tags,
-    )
-    user_interest = FeatureView(
-        name=USER_INTEREST,
-        entities=[user],
-        ttl=NO_EXPIRY,
-        schema=[
-            # Vector-typed like the items' (nothing searches this view: a user's vector is
-            # the query that searches item_embedding).
-            _embedding_field(dim, "The model's sequence pooler over the user's latest positives."),
-            Field(name="model_version", dtype=String),
-            Field(name="history_length", dtype=Int64, description="The user's positives in all."),
-        ],
-        source=source(store, USER_INTEREST),
-        description="User-interest embeddings in the item embedding space of the same version.",
-        tags=tags,
-    )
+def entities() -> dict[str, Entity]:
+    """The join keys every version's views share."""
     return {
-        "item": item,
-        "user": user,
-        ITEM_EMBEDDING: item_embedding,
-        ITEM_SEMANTIC_ID: item_semantic_id,
-        USER_INTEREST: user_interest,
+        "item": Entity(
+            name="item",
+            join_keys=["item_id"],
+            value_type=ValueType.STRING,
+            description="A catalogue item, by its data set's own id ('50', 'oc-0a1b2c3d4e5f').",
+        ),
+        "user": Entity(
+            name="user",
+            join_keys=["user_id"],
+            value_type=ValueType.STRING,
+            description="A MovieLens user, by the data set's id ('1' ... '943').",
+        ),
     }
 
 
-def _online_dim(store: Path) -> int:
-    """The size of the version that is online in `store`, else $SAIL_FEATURE_DIM, else 128."""
+def _schemas(dim: int) -> dict[str, tuple[str, list[Field], str]]:
+    """Per view: its entity, its features besides `model_version`, its description."""
+    return {
+        ITEM_EMBEDDING: (
+            "item",
+            [
+                _embedding_field(
+                    dim, "Unit-length target-side embedding (Matryoshka prefix, renormalised)."
+                ),
+                Field(name="catalogue", dtype=String, description="movielens or openclipart"),
+                Field(name="title", dtype=String, description="The item's title, for display."),
+            ],
+            "Item embeddings; vector-searchable",
+        ),
+        ITEM_SEMANTIC_ID: (
+            "item",
+            [
+                Field(name="codes", dtype=Array(Int64), description="Residual k-means codes."),
+                Field(name="semantic_id", dtype=String, description="The codes joined by '-'."),
+            ],
+            "Semantic IDs: residual k-means codes of the item embeddings",
+        ),
+        USER_INTEREST: (
+            "user",
+            [
+                # Vector-typed like the items' (nothing searches this view: a user's vector is
+                # the query that searches the same version's item embeddings).
+                _embedding_field(dim, "The model's sequence pooler over the user's positives."),
+                Field(name="history_length", dtype=Int64, description="The user's positives."),
+            ],
+            "User-interest embeddings in the item space of the same version",
+        ),
+    }
+
+
+def version_views(
+    store: Path,
+    model_version: str,
+    dim: int,
+    entities: Mapping[str, Entity],
+    source: Callable[[Path, str, str], DataSource] = file_source,
+    views: Collection[str] = VIEWS,
+) -> dict[str, FeatureView]:
+    """One version's views (those in `views`; `dim`-long vectors), by name."""
+    built = [
+        FeatureView(
+            name=view_name(view, model_version),
+            entities=[entities[entity]],
+            ttl=NO_EXPIRY,
+            schema=[*schema, Field(name="model_version", dtype=String)],
+            source=source(store, view, model_version),
+            description=f"{description} (model version {model_version}).",
+            tags={"embedding_dim": str(dim), "model_version": model_version},
+        )
+        for view, (entity, schema, description) in _schemas(dim).items()
+        if view in views
+    ]
+    return {view.name: view for view in built}
+
+
+def definitions(
+    store: Path,
+    versions: Mapping[str, Mapping],
+    source: Callable[[Path, str, str], DataSource] = file_source,
+) -> dict[str, Entity | FeatureView]:
+    """The entities and the views of every version in `versions` for one feature store folder,
+    by name. `versions` maps a model version to its record in published.json: its size (`dim`)
+    and the views it published (the keys of `rows`).
+
+    `source(store, view, model_version)` gives each view's batch source: the version's Parquet
+    file by default, a warehouse table in production (docs/feature-store.md).
+    """
+    shared = entities()
+    objects: dict[str, Entity | FeatureView] = dict(shared)
+    for version, record in versions.items():
+        views = list(record["rows"])
+        objects.update(version_views(store, version, int(record["dim"]), shared, source, views))
+    return objects
+
+
+def _online_versions(store: Path) -> dict[str, dict]:
+    """The records of the versions online in `store` (published.json)."""
     state = store / "published.json"
-    if state.is_file():
-        published = json.loads(state.read_text())
-        online = published.get("online")
-        if online in published.get("versions", {}):
-            return int(published["versions"][online]["dim"])
-    return int(os.environ.get("SAIL_FEATURE_DIM", DEFAULT_DIM))
+    if not state.is_file():
+        return {}
+    versions = json.loads(state.read_text()).get("versions", {})
+    return {name: record for name, record in versions.items() if record.get("online")}
 
 
-_cli = definitions(store_dir(), _online_dim(store_dir()))
-item = _cli["item"]
-user = _cli["user"]
-item_embedding = _cli[ITEM_EMBEDDING]
-item_semantic_id = _cli[ITEM_SEMANTIC_ID]
-user_interest = _cli[USER_INTEREST]
+# The Feast CLI collects the definitions from this module's attributes.
+globals().update(definitions(store_dir(), _online_versions(store_dir())))

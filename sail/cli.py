@@ -218,16 +218,54 @@ def _why_no_champion() -> str:
 def similar(
     item: Annotated[str, typer.Option(help="An item id of the catalogues, e.g. MovieLens 50.")],
     k: Annotated[int, typer.Option(help="How many neighbours.")] = 10,
+    version: Annotated[
+        str | None, typer.Option(help="A model version online (default: the default one).")
+    ] = None,
 ):
-    """The K items nearest to ITEM in the online feature store (published by the pipeline)."""
+    """The K items of one model version's rows nearest to ITEM (published by the pipeline)."""
     from sail.feature_store.query import NotPublished
     from sail.feature_store.query import similar as nearest
 
     with user_errors():
         try:
-            neighbours = nearest(item, k)
+            neighbours = nearest(item, k, version=version)
         except NotPublished as error:
             raise NotPublished(f"{error} ({_why_no_champion()})") from None
+    _print_neighbours(neighbours)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Option(help="What to look for, e.g. 'a red sports car'.")],
+    server: Annotated[
+        str, typer.Option(help="The embedding server (make serve).")
+    ] = "http://127.0.0.1:8080",
+    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="The model version expected to embed TEXT; refused if the server's differs."
+        ),
+    ] = None,
+):
+    """Embed TEXT with the server and search the rows of the model version that embedded it."""
+    from sail.feature_store.query import VersionMismatch
+    from sail.feature_store.query import search as search_rows
+    from sail.serving.client import embed_text
+
+    with user_errors():
+        vector, served = embed_text(server, text)
+        if version is not None and version != served:
+            raise VersionMismatch(
+                f"{server} embeds with model version {served}, not {version}: its vectors "
+                f"are compared with version {served}'s rows only"
+            )
+        neighbours = search_rows(vector, served, k)
+    typer.echo(f"model version {served}")
+    _print_neighbours(neighbours)
+
+
+def _print_neighbours(neighbours) -> None:
     for rank, neighbour in enumerate(neighbours, 1):
         title = neighbour.title or ""
         typer.echo(f"{rank:>3}  {neighbour.score:.3f}  {neighbour.item_id:<16} {title}")

@@ -5,17 +5,18 @@ codebooks on the published item vectors, pools every MovieLens user's latest pos
 user-interest vector, writes one Parquet file per view for the version, applies the Feast
 definitions and materializes the version into the online store.
 
+The version's rows go online beside those of the versions already online (each version has
+views of its own, `sail.feature_store.online`); the first version published becomes the default
+that queries read, later ones become it when promoted (`sail model promote`, or a deploy that
+puts all traffic on them).
+
 Idempotent by construction (docs/feature-store.md):
 
 - A version's rows carry ONE `event_timestamp`, chosen at its first publish (now, and later than
   every earlier version's) and reused by every re-publish (from published.json, else from the
   version's existing Parquet). Re-publishing writes the same files with the same timestamps.
-- Materialization runs over [timestamp, timestamp + 1 ms], a window holding this version's rows
-  only, so the version's rows are what goes online even when later versions exist (a rollback).
-- The online store keeps one row per (entity, feature); materializing upserts, so re-publishing
-  overwrites rows in place. When the online store would otherwise keep entities that this
-  version does not publish (a smaller catalogue, a view left out, an unknown state), the affected
-  views' online tables are recreated empty first: the online store then holds exactly one version.
+- The version's online tables are recreated empty and filled from its files, so they hold
+  exactly this publish's rows, whatever an earlier publish of the version left.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ import torch
 from model_code.data.catalogue import CATALOGUES, movielens_items, openclipart_items
 from model_code.model import truncate
 from sail.feature_store.location import resolve_home, store_dir
+from sail.feature_store.online import bring_online
 from sail.feature_store.repo import (
-    definitions,
     features_module,
     open_store,
     read_state,
@@ -53,11 +54,10 @@ logger = logging.getLogger(__name__)
 # stage (`seq2item`), as the evaluation suite does (`movie_vectors`).
 CATALOGUE_DATASETS = {"movielens": "movielens-sequences", "openclipart": "openclipart"}
 INSTRUCTION_STAGE = "seq2item"
-VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# Versions' timestamps are at least VERSION_SPACING apart; materializing reads [t, t + window],
-# both ends included, so the window holds one version's rows.
-VERSION_SPACING = timedelta(seconds=1)
-MATERIALIZE_WINDOW = timedelta(milliseconds=1)
+# A version names its views and so its online tables (`sail_embedding_item_semantic_id__<v>_ek`
+# must fit PostgreSQL's 63-character identifiers).
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
+VERSION_SPACING = timedelta(seconds=1)  # between versions' timestamps
 READ_BACK_CHUNK = 1000
 
 
@@ -72,7 +72,6 @@ class PublishReport:
     rows: dict[str, int]
     online_rows: dict[str, int]
     files: dict[str, Path]
-    recreated_views: list[str]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -93,7 +92,6 @@ class PublishReport:
             ("files", {view: str(path) for view, path in self.files.items()}),
         ):
             summary.update({f"{prefix}/{key}": value for key, value in values.items()})
-        summary["recreated_views"] = list(self.recreated_views)
         return summary
 
 
@@ -119,7 +117,7 @@ def publish(
     User-interest vectors need the MovieLens catalogue; without it no user rows are published.
     `limit` (quick runs, tests) keeps the first items of each catalogue (an int) or of the named
     ones (a mapping); users are then pooled over their published items only, and a user with
-    none is left out. One publish at a time per home.
+    none is left out. One publish at a time per home. Re-publishing a version replaces its rows.
     """
     from model_code.embed import Embedder
     from model_code.paths import feature_cache_dir
@@ -160,7 +158,6 @@ def publish(
         )
         lap("user_interest")
 
-    recreate = _views_to_recreate(home, state, tables)
     files = {
         view: _write_parquet(home, view, model_version, table, timestamp)
         for view, table in tables.items()
@@ -172,11 +169,11 @@ def publish(
     lap("parquet")
 
     store = open_store(home)
-    recreated = _apply_and_materialize(store, home, dim, timestamp, list(tables), recreate)
-    state["online"] = model_version
-    write_state(state, home)
+    bring_online(model_version, home, store=store)
     lap("feast")
-    online_rows = {view: _count_online(store, view, table) for view, table in tables.items()}
+    online_rows = {
+        view: _count_online(store, view, model_version, table) for view, table in tables.items()
+    }
     lap("read_back")
     return PublishReport(
         model_version=model_version,
@@ -186,35 +183,16 @@ def publish(
         rows={view: table.num_rows for view, table in tables.items()},
         online_rows=online_rows,
         files=files,
-        recreated_views=recreated,
         seconds=round(time.perf_counter() - started, 3),
         timings=timings,
     )
 
 
-def _apply_and_materialize(store, home, dim, timestamp, views, recreate) -> list[str]:
-    """Apply the definitions (recreating the `recreate` views' online tables first, where they
-    exist) and materialize `views` over the version's window; return the recreated views."""
-    objects = definitions(home, dim)
-    registered = {view.name for view in store.list_feature_views()}
-    recreate = [view for view in recreate if view in registered]
-    if recreate:
-        logger.info("recreating the online tables of %s", ", ".join(recreate))
-        store.apply([], objects_to_delete=[objects[view] for view in recreate], partial=False)
-    store.apply(list(objects.values()))
-    store.materialize(
-        start_date=timestamp.to_pydatetime(),
-        end_date=(timestamp + MATERIALIZE_WINDOW).to_pydatetime(),
-        feature_views=views,
-    )
-    return recreate
-
-
 def _check_version(model_version: str) -> None:
     if not isinstance(model_version, str) or not VERSION_PATTERN.fullmatch(model_version):
         raise ValueError(
-            f"model_version must be 1-128 letters, digits, '.', '_' or '-' (starting with a "
-            f"letter or digit), got {model_version!r}"
+            f"model_version must be 1-24 letters, digits, '_' or '-' (starting with a letter "
+            f"or digit), got {model_version!r}"
         )
 
 
@@ -375,7 +353,7 @@ def codebooks_path(home: Path | str | None, model_version: str) -> Path:
 
 
 def _parquet_path(home: Path, view: str, model_version: str) -> Path:
-    return features_module().offline_dir(store_dir(home), view) / f"{model_version}.parquet"
+    return features_module().version_file(store_dir(home), view, model_version)
 
 
 def _write_parquet(home, view, model_version, table: pa.Table, timestamp) -> Path:
@@ -385,14 +363,15 @@ def _write_parquet(home, view, model_version, table: pa.Table, timestamp) -> Pat
     path = _parquet_path(home, view, model_version)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    # The hidden temporary name is never read as part of the view's folder (Dask skips dot files).
     write_atomic(path, sink.getvalue().to_pybytes())
     return path
 
 
 def _version_record(previous, dim, timestamp, catalogues, labels, tables) -> dict:
+    """The version's published.json record; `online` stays as it was until `bring_online`."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
+        "online": bool((previous or {}).get("online")),
         "dim": dim,
         "event_timestamp": timestamp.isoformat(),
         "catalogues": {name: labels.count(name) for name in catalogues},
@@ -406,44 +385,16 @@ def _entity_column(view: str) -> str:
     return "user_id" if view == "user_interest" else "item_id"
 
 
-def _views_to_recreate(home: Path, state: dict, tables: dict) -> list[str]:
-    """Views whose online table holds (or may hold) entities that this publish would not overwrite.
-
-    Known from published.json: the version that is online and the views it published. Its
-    entities are read from its Parquet files; when any of that is missing, the view is recreated.
-    """
-    online = state.get("online")
-    record = state["versions"].get(online) if online else None
-    recreate = []
-    for view in features_module().VIEWS:
-        if record is None:
-            recreate.append(view)  # first publish here, or an unknown online state
-            continue
-        if view not in record.get("rows", {}):
-            continue  # the online version did not publish this view: nothing of it online
-        if view not in tables:
-            recreate.append(view)
-            continue
-        path = _parquet_path(home, view, online)
-        if not path.is_file():
-            recreate.append(view)
-            continue
-        key = _entity_column(view)
-        old = set(pq.read_table(path, columns=[key]).column(0).to_pylist())
-        if not old <= set(tables[view].column(key).to_pylist()):
-            recreate.append(view)
-    return recreate
-
-
-def _count_online(store, view: str, table: pa.Table) -> int:
-    """How many of the view's published entities the online store returns (read back)."""
+def _count_online(store, view: str, model_version: str, table: pa.Table) -> int:
+    """How many of the version's published entities its online view returns (read back)."""
     key = _entity_column(view)
+    name = features_module().view_name(view, model_version)
     ids = table.column(key).to_pylist()
     found = 0
     for start in range(0, len(ids), READ_BACK_CHUNK):
         rows = [{key: value} for value in ids[start : start + READ_BACK_CHUNK]]
         values = store.get_online_features(
-            features=[f"{view}:model_version"], entity_rows=rows
+            features=[f"{name}:model_version"], entity_rows=rows
         ).to_dict()["model_version"]
         found += sum(value is not None for value in values)
     return found

@@ -1,13 +1,18 @@
-"""Reading the published version: nearest items by vector search, and online features.
+"""Reading one published version: nearest items by vector search, and online features.
 
-`similar(item_id, k)` searches the online store's `item_embedding` vectors with the item's own
-online embedding (`FeatureStore.retrieve_online_documents_v2`; pgvector's cosine distance in the
-PostgreSQL online store). Only the ids of the hits are taken from that response: in feast 0.67
-its feature columns (distance included) are not aligned with its id column when the hits are not
-in id order, whatever the store (`FeatureStore._retrieve_from_online_store_v2` fills the feature
-columns through `utils._get_unique_entities_from_values`, which orders the hits by entity, and
-keeps the id column in the store's order; no upstream issue found as of feast 0.67.0). The hits'
-embeddings are then read with `get_online_features` and scored by cosine here.
+Every read names a model version (default: the store's default version, `published.json`) and
+reads that version's views only (`feature_repo/features.py`), so a query vector is only ever
+compared with item vectors of the model that embedded it. `search(vector, model_version)` refuses
+a vector of a version whose rows are not online (`VersionMismatch`).
+
+`search` ranks the version's `item_embedding` rows by pgvector's cosine distance
+(`FeatureStore.retrieve_online_documents_v2` in the PostgreSQL online store). Only the ids of the
+hits are taken from that response: in feast 0.67 its feature columns (distance included) are not
+aligned with its id column when the hits are not in id order, whatever the store
+(`FeatureStore._retrieve_from_online_store_v2` fills the feature columns through
+`utils._get_unique_entities_from_values`, which orders the hits by entity, and keeps the id column
+in the store's order; no upstream issue found as of feast 0.67.0). The hits' embeddings are then
+read with `get_online_features` and scored by cosine here.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import numpy as np
 import pandas as pd
 
 from sail.feature_store.location import store_dir
-from sail.feature_store.repo import open_store, read_state
+from sail.feature_store.online import NotPublished, check_online, describe
+from sail.feature_store.repo import features_module, open_store, read_state
+
+__all__ = ["NotPublished", "VersionMismatch", "search", "similar", "online_features"]
 
 ITEM_FEATURES = (
     "item_embedding:embedding",
@@ -37,8 +45,9 @@ USER_FEATURES = (
 )
 
 
-class NotPublished(LookupError):
-    """An item or user the online store does not hold, or nothing published at all."""
+class VersionMismatch(LookupError):
+    """A query vector of a model version whose rows are not online: its neighbours would come
+    from another model's space."""
 
 
 @dataclass(frozen=True)
@@ -52,29 +61,68 @@ class Neighbour:
 
 
 def similar(
-    item_id: str, k: int = 10, home: Path | str | None = None, *, store=None
+    item_id: str,
+    k: int = 10,
+    home: Path | str | None = None,
+    *,
+    version: str | None = None,
+    store=None,
 ) -> list[Neighbour]:
-    """The `k` online items most similar to `item_id` (itself excluded), best first.
-
-    Raises NotPublished for an item the online store does not hold.
-    """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    store = store or _store(home)
+    """The `k` items of `version` (default: the default version) most similar to `item_id`
+    (itself excluded), best first. NotPublished for an item the version's rows do not hold."""
+    _check_k(k)
+    state, version = _version(home, version)
+    store = store or open_store(home)
     item_id = str(item_id)
-    vector = _read(store, ["item_embedding:embedding"], "item_id", [item_id])["embedding"][0]
-    if vector is None:
-        raise NotPublished(_unknown(item_id, home))
+    vector = _read(store, version, ["item_embedding:embedding"], "item_id", [item_id])
+    if vector["embedding"][0] is None:
+        raise NotPublished(_unknown(item_id, state, version))
+    return _nearest(store, version, vector["embedding"][0], k, exclude=item_id)
+
+
+def search(
+    vector: Sequence[float] | np.ndarray,
+    model_version: str,
+    k: int = 10,
+    home: Path | str | None = None,
+    *,
+    store=None,
+) -> list[Neighbour]:
+    """The `k` items nearest to `vector`, which `model_version` embedded, among that version's
+    rows, best first. A vector longer than the published size is cut to its Matryoshka prefix.
+
+    VersionMismatch when the version's rows are not online (the other versions' rows are in
+    another space, so they are never searched instead)."""
+    _check_k(k)
+    state = read_state(home)
+    model_version = str(model_version)
+    try:
+        record = check_online(state, model_version, home)
+    except NotPublished as error:
+        raise VersionMismatch(f"the query vector is from {error}") from None
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if query.size < record["dim"]:
+        raise ValueError(
+            f"the query vector has {query.size} values; model version {model_version} "
+            f"publishes {record['dim']}"
+        )
+    query = query[: record["dim"]]
+    return _nearest(store or open_store(home), model_version, query, k)
+
+
+def _nearest(store, version: str, vector, k: int, exclude: str | None = None) -> list[Neighbour]:
+    """The version's top k rows by cosine to `vector` (`exclude` left out)."""
+    embedding = _feature(version, "item_embedding:embedding")
     hits = store.retrieve_online_documents_v2(
-        features=["item_embedding:embedding"],
+        features=[embedding],
         query=[float(x) for x in vector],
-        top_k=k + 1,
+        top_k=k + (exclude is not None),
         distance_metric="cosine",
     ).to_dict()["item_id"]
-    candidates = [hit for hit in dict.fromkeys(hits) if hit != item_id]
+    candidates = [hit for hit in dict.fromkeys(hits) if hit != exclude]
     if not candidates:
         return []
-    found = _read(store, ITEM_FEATURES[:4], "item_id", candidates)
+    found = _read(store, version, ITEM_FEATURES[:4], "item_id", candidates)
     found = found[found["embedding"].notna()]
     query_vector = np.asarray(vector, dtype=np.float32)
     scores = [_cosine(query_vector, np.asarray(v, dtype=np.float32)) for v in found["embedding"]]
@@ -93,20 +141,23 @@ def online_features(
     user_ids: Sequence[str] | None = None,
     home: Path | str | None = None,
     *,
+    version: str | None = None,
     store=None,
 ) -> pd.DataFrame:
-    """Online features of items (embedding, model_version, catalogue, codes, semantic_id) or
-    of users (embedding, model_version, history_length): one row per id, in order.
+    """Online features of items (embedding, model_version, catalogue, title, codes,
+    semantic_id) or of users (embedding, model_version, history_length) in `version` (default:
+    the default version): one row per id, in order.
 
     Pass exactly one of `item_ids` and `user_ids`. Embeddings and codes are numpy arrays; the
-    features of an id the online store does not hold are None.
+    features of an id the version's rows do not hold are None.
     """
     if (item_ids is None) == (user_ids is None):
         raise ValueError("pass exactly one of item_ids and user_ids")
-    store = store or _store(home)
+    _, version = _version(home, version)
+    store = store or open_store(home)
     if item_ids is not None:
-        return _read(store, ITEM_FEATURES, "item_id", item_ids)
-    return _read(store, USER_FEATURES, "user_id", user_ids)
+        return _read(store, version, ITEM_FEATURES, "item_id", item_ids)
+    return _read(store, version, USER_FEATURES, "user_id", user_ids)
 
 
 def item_features(item_ids: Sequence[str], home: Path | str | None = None) -> pd.DataFrame:
@@ -119,16 +170,37 @@ def user_features(user_ids: Sequence[str], home: Path | str | None = None) -> pd
     return online_features(user_ids=user_ids, home=home)
 
 
-def _store(home: Path | str | None):
-    if read_state(home).get("online") is None:
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+
+
+def _version(home: Path | str | None, version: str | None) -> tuple[dict, str]:
+    """The state and the version to read: the one given, else the default; it must be online."""
+    state = read_state(home)
+    if not state["versions"]:
         raise NotPublished(f"nothing is published in {store_dir(home)}; run publish first")
-    return open_store(home)
+    if version is None:
+        version = state.get("default")
+        if version is None:
+            raise NotPublished(
+                f"no default version in {store_dir(home)} ({describe(state)}); name a version"
+            )
+    check_online(state, str(version), home)
+    return state, str(version)
 
 
-def _read(store, features: Sequence[str], key: str, ids: Sequence[str]) -> pd.DataFrame:
+def _feature(version: str, reference: str) -> str:
+    """`item_embedding:embedding` of `version`: `item_embedding__3:embedding`."""
+    view, name = reference.split(":", 1)
+    return f"{features_module().view_name(view, version)}:{name}"
+
+
+def _read(store, version: str, features: Sequence[str], key: str, ids) -> pd.DataFrame:
     ids = [str(value) for value in ids]
     response = store.get_online_features(
-        features=list(features), entity_rows=[{key: value} for value in ids]
+        features=[_feature(version, feature) for feature in features],
+        entity_rows=[{key: value} for value in ids],
     ).to_dict()
     frame = pd.DataFrame({key: ids})
     for name in (feature.split(":", 1)[1] for feature in features):
@@ -144,10 +216,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def _unknown(item_id: str, home: Path | str | None) -> str:
-    state = read_state(home)
-    version = state.get("online")
-    record = state["versions"].get(version, {}) if version else {}
+def _unknown(item_id: str, state: dict, version: str) -> str:
+    record = state["versions"][version]
     catalogues = ", ".join(
         f"{name} ({count:,} items)" for name, count in record.get("catalogues", {}).items()
     )

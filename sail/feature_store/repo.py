@@ -4,13 +4,17 @@ The store folder (`sail.feature_store.location.store_dir`) holds the local regis
 database, offline Parquet files and publish state. `feature_repo/feature_store.yaml` is a
 template with `${SAIL_FEATURE_STORE}`; `open_store(home)` renders it with the absolute folder into
 `<store>/feature_store.yaml` and opens Feast there. The feature definitions come from
-`feature_repo/features.py` (`definitions(store, dim)`). The Feast repository folder is
+`feature_repo/features.py` (`definitions(store, versions)`). The Feast repository folder is
 `$SAIL_FEATURE_REPO` when set (an installed copy), else the checkout's; `$SAIL_FEAST_CONFIG` names
 a folder whose feature_store.yaml replaces the local default.
 
-`<store>/published.json` records what has been published (written by `publish`):
+`<store>/published.json` records what has been published (`publish`) and which versions are
+online (`sail.feature_store.online`):
 
-    {"online": "v3", "versions": {"v3": {"dim": 128, "event_timestamp": "...", ...}}}
+    {"default": "3", "versions": {"3": {"online": true, "dim": 128, "event_timestamp": "...",
+                                        "rows": {"item_embedding": 4570, ...}, ...}, ...}}
+
+`default` is the version read when a query names none.
 """
 
 from __future__ import annotations
@@ -56,9 +60,10 @@ def features_module() -> ModuleType:
     return _features_module(feature_repo_dir() / "features.py")
 
 
-def definitions(home: Path | str | None, dim: int) -> dict:
-    """The entities and feature views for `home` with `dim`-long vectors, by name."""
-    return features_module().definitions(store_dir(home), dim)
+def definitions(home: Path | str | None, versions: dict[str, dict]) -> dict:
+    """The entities and the views of `versions` (version -> published.json record) for
+    `home`, by name."""
+    return features_module().definitions(store_dir(home), versions)
 
 
 def _substitute(value, values: dict[str, str]):
@@ -145,11 +150,21 @@ def _missing_registry(error: Exception) -> bool:
 
 
 def read_state(home: Path | str | None = None) -> dict:
-    """What has been published in `home` (empty when nothing has)."""
+    """What has been published in `home` (empty when nothing has).
+
+    A store published before versions had views of their own (`"online": "<version>"`, one set
+    of unversioned views) reads as that version published but not online: publishing or
+    bringing a version online drops the old views."""
     path = store_dir(home) / STATE_FILE
     if not path.is_file():
-        return {"online": None, "versions": {}}
-    return json.loads(path.read_text())
+        return {"default": None, "versions": {}}
+    state = json.loads(path.read_text())
+    if "online" in state:
+        del state["online"]
+        state["default"] = None
+        for record in state["versions"].values():
+            record["online"] = False
+    return state
 
 
 def write_state(state: dict, home: Path | str | None = None) -> None:

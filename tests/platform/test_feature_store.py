@@ -1,8 +1,9 @@
-"""The Feast feature store on real data prepared small: publish, republish, vector search, errors.
+"""The Feast feature store on real data prepared small: publish, republish, vector search,
+versions side by side, retiring, errors.
 
 Real feast with the local online store (PostgreSQL with pgvector, the store's own server) and
 Parquet offline store, in the session's prepared SAIL_HOME. The tiny model publishes the first 400
-movies and 12 drawings.
+movies and 12 drawings as v1; later tests add v2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,20 +25,34 @@ LIMIT = {"movielens": 400, "openclipart": 12}
 VIEWS = ("item_embedding", "item_semantic_id", "user_interest")
 
 
-def online_rows(home) -> dict[str, list[tuple]]:
-    """Every row of each view's online table, as stored by feast."""
+def online_tables(home) -> set[str]:
+    """The online store's tables."""
     import psycopg
 
     from sail.feature_store.local_postgres import socket_dir
 
     socket = socket_dir(home / "feature_store")
     with psycopg.connect(host=socket, dbname="postgres", user="postgres") as db:
+        rows = db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {name for (name,) in rows.fetchall()}
+
+
+def online_rows(home, version="v1") -> dict[str, list[tuple]]:
+    """Every row of each of the version's online tables, as stored by feast."""
+    import psycopg
+
+    from sail.feature_store.local_postgres import socket_dir
+
+    socket = socket_dir(home / "feature_store")
+    tables = online_tables(home)
+    with psycopg.connect(host=socket, dbname="postgres", user="postgres") as db:
         return {
             view: db.execute(
-                f"SELECT entity_key, feature_name, value, event_ts FROM sail_embedding_{view} "
+                f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
                 "ORDER BY entity_key, feature_name"
             ).fetchall()
             for view in VIEWS
+            if (table := f"sail_embedding_{view}__{version}") in tables
         }
 
 
@@ -148,7 +164,6 @@ def test_republish_same_version_leaves_the_same_online_rows(published, model_dir
     again = publish(model_dir, "v1", dim=DIM, batch_size=64, home=home, limit=LIMIT)
     after = online_rows(home)
     assert again.event_timestamp == first.event_timestamp
-    assert again.recreated_views == []
     assert {view: len(rows) for view, rows in after.items()} == {
         "item_embedding": 412 * 4,  # one row per feature: embedding, version, catalogue, title
         "item_semantic_id": 412 * 3,
@@ -188,22 +203,117 @@ def test_unknown_item_is_a_clear_error(published):
         similar("99999", home=home)
 
 
-@pytest.mark.filterwarnings("ignore:codebook_size")  # 4 items: the codebooks are clamped
-def test_new_version_with_fewer_items_replaces_the_online_rows(published, model_dir):
-    """Runs last: it leaves v2 online."""
+@pytest.fixture(scope="module")
+def second_version(published, model_dir):
+    """v2, a smaller catalogue at another size, published beside v1."""
     from sail.feature_store.publish import publish
-    from sail.feature_store.query import NotPublished, similar
+
+    home, _ = published
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "codebook_size")  # 4 items: the codebooks are clamped
+        return publish(model_dir, "v2", dim=16, catalogues=["openclipart"], home=home, limit=4)
+
+
+def test_a_new_version_goes_online_beside_the_default_one(published, second_version):
+    from sail.feature_store.query import NotPublished, online_features, similar
+    from sail.feature_store.repo import read_state
 
     home, first = published
-    report = publish(model_dir, "v2", dim=16, catalogues=["openclipart"], home=home, limit=4)
-    assert report.event_timestamp > first.event_timestamp
-    assert sorted(report.recreated_views) == sorted(VIEWS)
-    counts = {view: len(rows) for view, rows in online_rows(home).items()}
-    assert counts == {"item_embedding": 4 * 4, "item_semantic_id": 4 * 3, "user_interest": 0}
+    assert second_version.event_timestamp > first.event_timestamp
+    state = read_state(home)
+    assert state["default"] == "v1"
+    assert [v for v, r in state["versions"].items() if r["online"]] == ["v1", "v2"]
+    counts = {view: len(rows) for view, rows in online_rows(home, "v2").items()}
+    assert counts == {"item_embedding": 4 * 4, "item_semantic_id": 4 * 3}  # no user view
+    assert {view: len(rows) for view, rows in online_rows(home).items()} == {
+        "item_embedding": 412 * 4,
+        "item_semantic_id": 412 * 3,
+        "user_interest": first.rows["user_interest"] * 3,
+    }
+    assert len(similar("50", 10, home=home)) == 10  # the default, v1, is untouched
     with pytest.raises(NotPublished, match="openclipart \\(4 items\\) \\(model_version v2\\)"):
-        similar("50", home=home)
-    drawing = pd.read_parquet(report.files["item_embedding"])["item_id"].iloc[0]
-    assert len(similar(drawing, 10, home=home)) == 3
+        similar("50", home=home, version="v2")
+    drawing = pd.read_parquet(second_version.files["item_embedding"])["item_id"].iloc[0]
+    neighbours = similar(drawing, 10, home=home, version="v2")
+    assert len(neighbours) == 3
+    items = online_features(item_ids=[drawing], home=home, version="v2")
+    assert items["model_version"].tolist() == ["v2"] and items["embedding"][0].shape == (16,)
+    with pytest.raises(NotPublished, match="model version v3 was never published"):
+        similar(drawing, home=home, version="v3")
+
+
+def test_a_query_searches_only_the_rows_of_the_version_that_embedded_it(published, second_version):
+    from sail.feature_store.query import VersionMismatch, search
+
+    home, first = published
+    v1 = pd.read_parquet(first.files["item_embedding"])
+    v2 = pd.read_parquet(second_version.files["item_embedding"])
+    query = v2["embedding"].iloc[0]
+    hits = search(query, "v2", 10, home=home)
+    assert {hit.item_id for hit in hits} == set(v2["item_id"])  # 4 rows, not v1's 412
+    assert hits[0].item_id == v2["item_id"].iloc[0] and hits[0].score == pytest.approx(1.0)
+    full = np.concatenate([v1.set_index("item_id").loc["50", "embedding"], np.ones(8)])
+    assert search(full, "v1", 1, home=home)[0].item_id == "50"  # the Matryoshka prefix
+    with pytest.raises(VersionMismatch, match="model version v7 was never published.*online: v1"):
+        search(query, "v7", home=home)
+    with pytest.raises(ValueError, match="has 16 values; model version v1 publishes 32"):
+        search(query, "v1", home=home)
+
+
+def test_sail_search_embeds_with_the_server_and_searches_its_versions_rows(
+    published, second_version, model_dir, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from sail.cli import app
+    from sail.serving.server import build_server
+
+    home, first = published
+    monkeypatch.setenv("SAIL_HOME", str(home))
+    v1 = set(pd.read_parquet(first.files["item_embedding"])["item_id"])
+    runner = CliRunner()
+    with build_server(model_dir, port=0, model_version="v1") as server:
+        found = runner.invoke(app, ["search", "--text", "a space opera", "--server", server.url])
+        assert found.exit_code == 0, found.output
+        lines = found.output.strip().splitlines()
+        assert lines[0] == "model version v1" and len(lines) == 11
+        assert {line.split()[2] for line in lines[1:]} <= v1
+        asked = ["search", "--text", "a duck", "--server", server.url, "--version", "v2"]
+        refused = runner.invoke(app, asked)
+        assert refused.exit_code == 2
+        assert "embeds with model version v1, not v2" in refused.output
+        server.model.version = "v9"  # a server whose version has no rows online
+        refused = runner.invoke(app, ["search", "--text", "a duck", "--server", server.url])
+        assert refused.exit_code == 2
+        assert "model version v9 was never published" in refused.output
+        server.model.version = "v1"
+    gone = runner.invoke(app, ["search", "--text", "a duck", "--server", server.url])
+    assert gone.exit_code == 2 and "no embedding server at" in gone.output
+
+
+def test_retiring_drops_a_versions_rows_and_bringing_it_back_restores_them(
+    published, second_version
+):
+    from sail.feature_store.online import bring_online, retire, set_default
+    from sail.feature_store.query import VersionMismatch, search
+    from sail.feature_store.repo import read_state
+
+    home, _ = published
+    before = online_rows(home, "v2")
+    with pytest.raises(ValueError, match="the default version v1 must stay online"):
+        retire({"v2"}, home=home)
+    assert retire({"v1"}, home=home) == ["v2"]
+    assert not any(table.endswith("__v2") for table in online_tables(home))
+    query = pd.read_parquet(second_version.files["item_embedding"])["embedding"].iloc[0]
+    with pytest.raises(VersionMismatch, match="model version v2 is not online"):
+        search(query, "v2", home=home)
+    assert read_state(home)["versions"]["v2"]["retired"]
+
+    bring_online("v2", home=home)
+    assert online_rows(home, "v2") == before
+    assert set_default("v2", home=home) == "v1"
+    assert retire({"v2"}, home=home) == ["v1"]
+    assert read_state(home)["default"] == "v2" and online_rows(home, "v1") == {}
 
 
 def test_nothing_published_is_a_clear_error(tmp_path):
@@ -215,12 +325,29 @@ def test_nothing_published_is_a_clear_error(tmp_path):
         online_features(home=tmp_path)
 
 
+def test_a_store_from_before_versioned_views_reads_as_nothing_online(tmp_path):
+    from sail.feature_store.query import NotPublished, similar
+    from sail.feature_store.repo import read_state
+
+    store = tmp_path / "feature_store"
+    store.mkdir()
+    record = {"dim": 128, "event_timestamp": "2026-11-01T00:00:00+00:00", "rows": {}}
+    (store / "published.json").write_text(json.dumps({"online": "3", "versions": {"3": record}}))
+    state = read_state(tmp_path)
+    assert state == {"default": None, "versions": {"3": {**record, "online": False}}}
+    with pytest.raises(NotPublished, match="no default version in .* \\(no version is online\\)"):
+        similar("50", home=tmp_path)
+    with pytest.raises(NotPublished, match="model version 3 is not online"):
+        similar("50", home=tmp_path, version="3")
+
+
 def test_publish_checks_its_arguments_first(tmp_path, model_dir):
     from model_code.config import ConfigError
     from sail.feature_store.publish import publish
 
-    with pytest.raises(ValueError, match="model_version must be"):
-        publish(model_dir, "../v1", dim=DIM, home=tmp_path)
+    for bad in ("../v1", "1.0", "v" * 25):  # it names tables: no dots, at most 24 characters
+        with pytest.raises(ValueError, match="model_version must be"):
+            publish(model_dir, bad, dim=DIM, home=tmp_path)
     with pytest.raises(ValueError, match="catalogues must name some of"):
         publish(model_dir, "v1", dim=DIM, catalogues=["imdb"], home=tmp_path)
     with pytest.raises(ConfigError, match="not a Matryoshka size"):
