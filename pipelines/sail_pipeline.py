@@ -31,7 +31,7 @@ from components.validate_data.component import validate_data
 PIPELINE_NAME = "sail-embedding"
 PLATFORM_CONFIG = "sail-platform-config"
 STEP_ENV = ("MLFLOW_TRACKING_URI", "SAIL_CACHE_DIR")  # every step, from PLATFORM_CONFIG
-FEAST_ENV = ("SAIL_FEAST_CONFIG", "SAIL_FEATURE_STORE", "FEAST_REGISTRY_PATH")  # publish
+FEAST_ENV = ("SAIL_FEAST_CONFIG", "SAIL_FEATURE_STORE", "FEAST_REGISTRY_PATH")  # publish, deploy
 FEAST_SECRETS = {  # secret -> {key: variable}, as the feature server reads them
     "sail-s3-credentials": {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
     "sail-feast-online": {
@@ -79,7 +79,8 @@ def _training(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 
 def _feature_store(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """The Feast settings, credentials, repository config and store folder of the publish step."""
+    """The Feast settings, credentials, repository config and store folder of the steps that
+    change the catalogue: publish, and deploy (the catalogue follows what serves)."""
     kubernetes.use_config_map_as_env(task, PLATFORM_CONFIG, {key: key for key in FEAST_ENV})
     for secret, variables in FEAST_SECRETS.items():
         kubernetes.use_secret_as_env(task, secret, variables)
@@ -156,7 +157,7 @@ def sail_pipeline(
             )
             _feature_store(published)
             deployed = deploy_endpoint(version=version).after(published)
-            _step(deployed, "deploy", HOUR // 2, cached=False, retried=True)
+            _feature_store(_step(deployed, "deploy", HOUR // 2, cached=False, retried=True))
 
 
 def compile_pipeline(package_path: str) -> str:

@@ -1,4 +1,5 @@
-"""One namespace's InferenceServices through the Kubernetes API: read, create, JSON-patch.
+"""One namespace's InferenceServices through the Kubernetes API: read, create, JSON-patch, and
+the labels of their predictors' Knative Revisions (which model version each revision serves).
 
 The kubernetes client's `CustomObjectsApi.patch_namespaced_custom_object` (30.1) always sends
 `application/merge-patch+json`, and a merge patch replaces whole lists: the predictor's
@@ -17,6 +18,9 @@ GROUP = "serving.kserve.io"
 VERSION = "v1beta1"
 PLURAL = "inferenceservices"
 JSON_PATCH = "application/json-patch+json"
+KNATIVE_GROUP = "serving.knative.dev"
+KNATIVE_VERSION = "v1"
+REVISIONS = "revisions"
 
 
 class ApiError(RuntimeError):
@@ -90,8 +94,21 @@ class InferenceServices:
         except ApiException as error:
             raise _api_error("patch", self.where(name), error) from None
 
+    def revision_labels(self, revision: str) -> dict[str, str]:
+        """The labels of a predictor's Knative Revision (Serverless mode): its pod template's,
+        the model version label among them."""
+        from kubernetes.client.exceptions import ApiException
 
-def _api_error(action: str, where: str, error: Any) -> ApiError:
+        try:
+            found = self._objects.get_namespaced_custom_object(
+                KNATIVE_GROUP, KNATIVE_VERSION, self.namespace, REVISIONS, revision
+            )
+        except ApiException as error:
+            raise _api_error("read", self.where(revision), error, "Revision") from None
+        return (found.get("metadata") or {}).get("labels") or {}
+
+
+def _api_error(action: str, where: str, error: Any, kind: str = "InferenceService") -> ApiError:
     """`cannot patch InferenceService ns/name: HTTP 422 Unprocessable Entity: <server message>`."""
     body = error.body.decode(errors="replace") if isinstance(error.body, bytes) else error.body
     try:
@@ -99,6 +116,4 @@ def _api_error(action: str, where: str, error: Any) -> ApiError:
     except (ValueError, AttributeError):
         message = body or ""
     detail = f": {message}" if message else ""
-    return ApiError(
-        f"cannot {action} InferenceService {where}: HTTP {error.status} {error.reason}{detail}"
-    )
+    return ApiError(f"cannot {action} {kind} {where}: HTTP {error.status} {error.reason}{detail}")

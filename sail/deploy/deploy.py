@@ -5,7 +5,10 @@ On one machine (the default) it writes the rendered manifest and hands back the 
 the same model locally (`make serve`). With a cluster configured (`cluster=True`, or KUBECONFIG /
 an in-cluster service account when `cluster` is left None) it rolls the release out
 (`sail.deploy.rollout.roll_out`: create, or patch only the model URI and version, wait for Ready,
-roll a failed canary back) and writes the object as the cluster then holds it.
+roll a failed canary back) and writes the object as the cluster then holds it. Either way the
+result says which model versions serve and with what share of the traffic (`served`): locally the
+manifest's version takes it all; on a cluster it is read from the rolled-out object
+(`sail.deploy.traffic`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sail.deploy.inference_service import (
 )
 from sail.deploy.release import Release, with_release
 from sail.deploy.rollout import DEFAULT_POLL_S, DEFAULT_READY_TIMEOUT_S, Check, Rollout, roll_out
+from sail.deploy.traffic import served_versions
 
 MANIFEST_NAME = "inferenceservice.yaml"
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
@@ -39,6 +43,7 @@ class DeployResult:
     manifest: Path  # the InferenceService YAML written under out_dir (as applied, on a cluster)
     model_uri: str  # what the predictor loads (a local folder resolved to an absolute path)
     serve_command: str  # serves the same model on this machine
+    served: dict[str, int]  # model version -> percent of the traffic, after the deploy
     rollout: Rollout | None = None  # what was done on the cluster; None without one
 
     @property
@@ -148,11 +153,13 @@ def deploy(
     path = Path(out_dir) / MANIFEST_NAME
     serve_command = f"make serve MODEL_URI={shlex.quote(model_uri)}"
     if not cluster:
-        return DeployResult(write_manifest(desired, path), model_uri, serve_command)
+        manifest = write_manifest(desired, path)
+        return DeployResult(manifest, model_uri, serve_command, {version: 100})
     if services is None:
         from sail.deploy.api import InferenceServices
 
         services = InferenceServices(namespace)
     rollout = roll_out(services, desired, timeout_s=ready_timeout_s, poll_s=poll_s, check=check)
     manifest = write_manifest(without_server_fields(rollout.isvc), path)
-    return DeployResult(manifest, model_uri, serve_command, rollout)
+    served = served_versions(services, rollout.isvc)
+    return DeployResult(manifest, model_uri, serve_command, served, rollout)

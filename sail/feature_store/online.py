@@ -7,7 +7,10 @@ Every version has views (and so online tables) of its own (`feature_repo/feature
   a rollback);
 - `retire(keep)` takes every online version not in `keep` offline: its views and online tables
   are dropped, its Parquet files and codebooks stay;
-- `set_default(version)` names the version that `sail.feature_store.query` reads by default.
+- `set_default(version)` names the version that `sail.feature_store.query` reads by default;
+- `follow(served, default)` makes the catalogue match what the endpoint serves: every served
+  version online, `default` (the stable one) the default, every other version retired. The deploy
+  step calls it after a rollout, `sail model promote|rollback` after moving the endpoint.
 
 published.json records all of it (`sail.feature_store.repo`). Every change applies the views of
 exactly the online versions and deletes every other registered view (a retired version's, or the
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,6 +115,59 @@ def retire(keep: Collection[str], home: Path | str | None = None, *, store=None)
     logger.info("retiring model versions %s from the online store", ", ".join(retired))
     _apply(store or open_store(home), home, _records(state))
     return retired
+
+
+@dataclass
+class CatalogueChange:
+    """What `follow` changed."""
+
+    default: tuple[str | None, str | None]  # before, after
+    brought_online: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    unpublished: list[str] = field(default_factory=list)  # served, but never published here
+
+    def summary(self) -> str:
+        """`default 3 -> 4, brought online: 4, retired: 3` (or `unchanged (default 4)`)."""
+        before, after = self.default
+        parts = [f"default {before} -> {after}"] if before != after else []
+        for label, versions in (
+            ("brought online", self.brought_online),
+            ("retired", self.retired),
+            ("served but never published here", self.unpublished),
+        ):
+            if versions:
+                parts.append(f"{label}: {', '.join(versions)}")
+        return ", ".join(parts) or f"unchanged (default {after})"
+
+
+def follow(
+    served: Collection[str], default: str, home: Path | str | None = None, *, store=None
+) -> CatalogueChange:
+    """Every served version online (from its files, when it was retired), `default` the default,
+    every other version retired. A served version that was never published here is reported,
+    not invented: queries embedded by it are refused until it is published."""
+    state = read_state(home)
+    before = state.get("default")
+    published = [version for version in served if version in state["versions"]]
+    change = CatalogueChange((before, before))
+    change.unpublished = [version for version in served if version not in state["versions"]]
+    for version in published:
+        if version not in online_versions(state):
+            state = bring_online(version, home, store=store)
+            change.brought_online.append(version)
+    if default in published:
+        set_default(default, home)
+    elif before is not None and before not in served:
+        _clear_default(home)
+    change.default = (before, read_state(home).get("default"))
+    change.retired = retire(published, home, store=store)
+    return change
+
+
+def _clear_default(home) -> None:
+    state = read_state(home)
+    state["default"] = None
+    write_state(state, home)
 
 
 def set_default(version: str, home: Path | str | None = None) -> str | None:

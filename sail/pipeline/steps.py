@@ -402,17 +402,28 @@ class DeployRolledBack(RuntimeError):
 def deploy(version: str, out_path: Path) -> dict:
     """Render the InferenceService for the pinned version (models:/sail-embedding/VERSION) and,
     with a cluster configured, roll it out (`sail.deploy.deploy.deploy`); its manifest is written
-    to `out_path`. A rolled-back canary fails the step (DeployRolledBack) once that is recorded."""
+    to `out_path`. Then the catalogue follows what serves (`sail.feature_store.online.follow`):
+    the served versions' rows online, the stable version the default, the rest retired. A
+    rolled-back canary fails the step (DeployRolledBack) once that is recorded."""
     import mlflow
 
     from sail.deploy.deploy import deploy as deploy_endpoint
+    from sail.deploy.traffic import stable_version
+    from sail.feature_store.online import follow
 
     with tracked("deploy", {"model_version": version}):
         result = deploy_endpoint(f"models:/{MODEL_NAME}/{version}", version, Path.cwd())
         mlflow.log_artifact(str(result.manifest))
         with staged(out_path) as partial:
             shutil.copyfile(result.manifest, partial)
-        summary = {"manifest": str(out_path), "serve": result.serve_command}
+        catalogue = follow(result.served, stable_version(result.served))
+        summary = {
+            "manifest": str(out_path),
+            "serve": result.serve_command,
+            "served": result.served,
+            "catalogue": catalogue.summary(),
+        }
+        mlflow.set_tag("sail.catalogue", catalogue.summary())
         if result.rollout is not None:
             summary |= {"rollout": result.rollout.action, "report": result.rollout.report}
             mlflow.set_tag("sail.deploy", result.rollout.report)

@@ -100,7 +100,7 @@ def test_every_pod_gets_its_run_id_endpoints_and_a_timeout(spec):
     assert int(executors["exec-train-stage"]["activeDeadlineSeconds"]) == 6 * 3600
 
 
-def test_caches_and_the_feature_store_are_volumes_and_publish_gets_its_secrets(spec):
+def test_caches_and_the_feature_store_are_volumes_and_publish_and_deploy_get_its_secrets(spec):
     ir, executors = spec
     executor_of = {
         name: ir["components"][task["componentRef"]["name"]]["executorLabel"]
@@ -115,10 +115,18 @@ def test_caches_and_the_feature_store_are_volumes_and_publish_gets_its_secrets(s
         if any(m["constant"] == "sail-cache" for m in executors[label].get("pvcMount", []))
     }
     assert mounting == CACHE_USERS
-    publish = executors[executor_of["publish-embeddings"]]
+    for step in ("publish-embeddings", "deploy-endpoint"):
+        _check_feature_store(executors[executor_of[step]])
+    assert {m["constant"] for m in executors[executor_of["deploy-endpoint"]]["pvcMount"]} == {
+        "sail-feature-store"
+    }
+
+
+def _check_feature_store(step: dict) -> None:
+    """The Feast settings, secrets, config volume and store folder of a step."""
     secrets = {
         item["envVar"]: (secret["secretName"], item["secretKey"])
-        for secret in publish["secretAsEnv"]
+        for secret in step["secretAsEnv"]
         for item in secret["keyToEnv"]
     }
     assert secrets == {
@@ -135,9 +143,9 @@ def test_caches_and_the_feature_store_are_volumes_and_publish_gets_its_secrets(s
             }.items()
         },
     }
-    assert publish["configMapAsVolume"][0]["mountPath"] == "/etc/feast"
-    assert {m["constant"] for m in publish["pvcMount"]} == {"sail-cache", "sail-feature-store"}
-    feast_env = {i["envVar"] for s in publish["configMapAsEnv"] for i in s["keyToEnv"]}
+    assert step["configMapAsVolume"][0]["mountPath"] == "/etc/feast"
+    assert "sail-feature-store" in {m["constant"] for m in step["pvcMount"]}
+    feast_env = {i["envVar"] for s in step["configMapAsEnv"] for i in s["keyToEnv"]}
     assert {"SAIL_FEAST_CONFIG", "SAIL_FEATURE_STORE"} <= feast_env
 
 

@@ -8,6 +8,8 @@ through the real kubernetes client.
 - A spec change bumps metadata.generation; a change to the predictor other than its
   canaryTrafficPercent starts a new revision (`NAME-predictor-0000N`) serving the model URI in the
   container's environment, as Knative does for a new pod template.
+- GET `/apis/serving.knative.dev/v1/namespaces/NS/revisions/NAME`: a revision with the labels
+  of the predictor it was created from (Knative copies the pod template's labels).
 - The controller settles after `polls_to_ready` GETs: observedGeneration catches up, then the
   latest revision is Ready (and traffic is split as KServe does: canaryTrafficPercent to the latest
   ready revision, the rest to the last rolled-out one), or fails (its model URI in `failing`: Ready
@@ -28,6 +30,7 @@ from kubernetes.client import ApiClient, Configuration
 _PATH = re.compile(
     r"/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/]+))?"
 )
+_REVISION = re.compile(r"/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)")
 
 
 class PatchError(ValueError):
@@ -47,6 +50,7 @@ class Revisions:
     """The toy controller's state for one InferenceService."""
 
     models: dict[str, str] = field(default_factory=dict)  # revision -> model URI it serves
+    labels: dict[str, dict] = field(default_factory=dict)  # revision -> its pods' labels
     latest_created: str = ""
     latest_ready: str = ""
     rolled_out: str = ""
@@ -105,6 +109,9 @@ class FakeKubeApi:
     def handle(self, method: str, path: str, content_type: str, body: object) -> tuple[int, dict]:
         with self._lock:
             self.requests.append(Request(method, path, content_type, body))
+            revision = _REVISION.fullmatch(path.split("?")[0])
+            if revision and method == "GET":
+                return self._revision(*revision.groups())
             match = _PATH.fullmatch(path.split("?")[0])
             if not match:
                 return 404, _status(404, f"no route {path}")
@@ -130,6 +137,13 @@ class FakeKubeApi:
                 except PatchError as error:
                     return 422, _status(422, str(error))
             return 405, _status(405, method)
+
+    def _revision(self, namespace: str, name: str) -> tuple[int, dict]:
+        for (ns, _), state in self.revisions.items():
+            if ns == namespace and name in state.labels:
+                labels = copy.deepcopy(state.labels[name])
+                return 200, {"kind": "Revision", "metadata": {"name": name, "labels": labels}}
+        return 404, _status(404, f'revisions.serving.knative.dev "{name}" not found')
 
     def _create(self, key: tuple[str, str], manifest: dict) -> dict:
         live = copy.deepcopy(manifest)
@@ -158,6 +172,7 @@ class FakeKubeApi:
         state = self.revisions[key]
         revision = f"{key[1]}-predictor-{len(state.models) + 1:05d}"
         state.models[revision] = _model_uri(isvc)
+        state.labels[revision] = dict(isvc["spec"]["predictor"].get("labels") or {})
         state.latest_created = revision
 
     def _settle(self, key: tuple[str, str]) -> None:

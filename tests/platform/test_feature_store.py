@@ -316,6 +316,27 @@ def test_retiring_drops_a_versions_rows_and_bringing_it_back_restores_them(
     assert read_state(home)["default"] == "v2" and online_rows(home, "v1") == {}
 
 
+def test_the_catalogue_follows_what_the_endpoint_serves(published, second_version):
+    """After the retire test: v2 online and the default, v1 retired."""
+    from sail.feature_store.online import follow
+    from sail.feature_store.query import similar
+    from sail.feature_store.repo import read_state
+
+    home, _ = published
+    canary = follow(["v1", "v2"], "v1", home=home)  # v1 stable, v2 a canary
+    assert (canary.default, canary.brought_online, canary.retired) == (("v2", "v1"), ["v1"], [])
+    assert canary.summary() == "default v2 -> v1, brought online: v1"
+    assert len(similar("50", 3, home=home)) == 3
+    promoted = follow(["v2"], "v2", home=home)
+    assert promoted.summary() == "default v1 -> v2, retired: v1"
+    assert follow(["v2"], "v2", home=home).summary() == "unchanged (default v2)"
+    unknown = follow(["v3"], "v3", home=home)
+    assert (
+        unknown.summary() == "default v2 -> None, retired: v2, served but never published here: v3"
+    )
+    assert read_state(home)["default"] is None
+
+
 def test_nothing_published_is_a_clear_error(tmp_path):
     from sail.feature_store.query import NotPublished, online_features, similar
 

@@ -235,6 +235,7 @@ def test_deploy_onto_the_prod_overlay_keeps_its_settings(kube, tmp_path):
     traffic = after["status"]["components"]["predictor"]["traffic"]
     shares = {kube.model_of(NAMESPACE, NAME, t["revisionName"]): t["percent"] for t in traffic}
     assert shares == {V5: 10, "models:/sail-embedding/1": 90}
+    assert result.served == {"5": 10, "1": 90}  # read from the revisions' version labels
     assert "v1 -> v5, canary: 10% on sail-embedding-predictor-00002" in result.rollout.report
     # the artifact is the object as applied, pinned
     written = yaml.safe_load(result.manifest.read_text())
@@ -254,7 +255,7 @@ def test_first_deploy_creates_from_the_prod_overlay(kube, tmp_path):
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["args"][-2:] == ["--device", "cuda"]
     assert created["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert result.rollout.action == "create"
+    assert result.rollout.action == "create" and result.served == {"5": 100}
     assert readiness(result.rollout.isvc).state == "ready"
     assert "@champion" not in yaml.safe_dump(created)
 
@@ -265,7 +266,8 @@ def test_deploy_waits_for_ready(tmp_path):
         result = roll(kube, V5, "5", tmp_path)
         (patch_request,) = kube.calls("PATCH")
         after_patch = kube.requests[kube.requests.index(patch_request) + 1 :]
-    assert [r.method for r in after_patch] == ["GET"] * 4  # polled until the 4th answer was Ready
+    polls = [r.method for r in after_patch if "/inferenceservices/" in r.path]
+    assert polls == ["GET"] * 4  # polled until the 4th answer was Ready
     assert readiness(result.rollout.isvc).state == "ready"
     assert result.rollout.isvc["status"]["components"]["predictor"]["latestReadyRevision"] == (
         "sail-embedding-predictor-00002"
@@ -317,6 +319,7 @@ def test_a_failed_canary_is_rolled_back(kube, tmp_path, failure):
     traffic = after["status"]["components"]["predictor"]["traffic"]
     assert {kube.model_of(NAMESPACE, NAME, t["revisionName"]) for t in traffic} == {V4}
     assert sum(t["percent"] for t in traffic) == 100
+    assert result.served == {"4": 100}
     # release; restore with the canary at 0% (KServe's rollback); the canary percent back
     release, restore, canary = (r.body for r in kube.calls("PATCH"))
     assert {"op": "replace", "path": "/spec/predictor/canaryTrafficPercent", "value": 0} in restore
@@ -364,6 +367,7 @@ def test_the_pipeline_step_fails_after_a_rollback(kube, tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("SAIL_PIPELINE_RUN_ID", "run-1")
+    monkeypatch.setenv("SAIL_FEATURE_STORE", str(tmp_path / "feature_store"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sail.deploy.deploy.cluster_configured", lambda: True)
     monkeypatch.setattr("sail.deploy.api.kubernetes_api_client", kube.api_client)
@@ -374,3 +378,21 @@ def test_the_pipeline_step_fails_after_a_rollback(kube, tmp_path, monkeypatch):
         steps.deploy("5", tmp_path / "manifest")
     kept = yaml.safe_load((tmp_path / "manifest").read_text())
     assert release_of(kept) == Release(V4, "4")  # what the cluster serves after the rollback
+
+
+def test_a_revision_without_a_version_label_is_refused():
+    from sail.deploy.traffic import UnknownRevision, served_versions, stable_version
+
+    class Revisions:
+        def revision_labels(self, revision: str) -> dict:
+            return {VERSION_KEY: "4"} if revision.endswith("1") else {}
+
+    isvc = production()
+    assert served_versions(Revisions(), isvc) == {"4": 100}  # no traffic status: the spec's
+    isvc["status"] = {"components": {"predictor": {"traffic": [
+        {"revisionName": "r-00001", "percent": 90},
+        {"revisionName": "r-00002", "percent": 10},
+    ]}}}  # fmt: skip
+    with pytest.raises(UnknownRevision, match="r-00002 takes 10% of the traffic but has no"):
+        served_versions(Revisions(), isvc)
+    assert stable_version({"4": 90, "5": 10}) == "4"
