@@ -23,6 +23,10 @@ LOCAL_PRESETS = PRESETS[:2]  # `base` needs hub weights and a GPU cluster
 app = typer.Typer(help="SAIL-Embedding platform: omni-modal embeddings, trained and served.")
 data_app = typer.Typer(help="Prepare the real data sets under SAIL_HOME.")
 app.add_typer(data_app, name="data")
+model_app = typer.Typer(
+    help="Registered versions: list them; promote or roll back alias, endpoint and catalogue."
+)
+app.add_typer(model_app, name="model")
 app.add_typer(pipeline_app, name="pipeline")
 
 
@@ -269,3 +273,65 @@ def _print_neighbours(neighbours) -> None:
     for rank, neighbour in enumerate(neighbours, 1):
         title = neighbour.title or ""
         typer.echo(f"{rank:>3}  {neighbour.score:.3f}  {neighbour.item_id:<16} {title}")
+
+
+Cluster = Annotated[
+    bool | None,
+    typer.Option(
+        "--cluster/--no-cluster",
+        help="Change the cluster's InferenceService (default: when KUBECONFIG or a pod's "
+        "service account names one).",
+    ),
+]
+
+
+@model_app.command("list")
+def model_list(cluster: Cluster = None):
+    """Every registered version: aliases, gate verdict, traffic share, catalogue state."""
+    from sail.promotion import versions
+
+    with user_errors():
+        rows = versions(cluster=cluster)
+    if not rows:
+        typer.echo("no registered version yet: run the pipeline (make run)")
+        return
+    typer.echo(f"{'version':>7}  {'aliases':<20} {'gate':<9} {'traffic':>7}  catalogue")
+    for row in rows:
+        traffic = "-" if row.traffic is None else f"{row.traffic}%"
+        aliases = ", ".join(row.aliases) or "-"
+        typer.echo(
+            f"{row.version:>7}  {aliases:<20} {row.gate or '-':<9} {traffic:>7}  "
+            f"{row.catalogue or '-'}"
+        )
+    if rows[0].traffic is None:
+        typer.echo("(no cluster configured: traffic is what `make serve` serves, the champion)")
+
+
+@model_app.command("promote")
+def model_promote(
+    version: Annotated[str, typer.Argument(help="The registered version, e.g. 4.")],
+    cluster: Cluster = None,
+):
+    """Make VERSION the champion, serve it with all traffic, make its rows the default."""
+    from sail.promotion import promote
+
+    with user_errors():
+        promotion = promote(version, cluster=cluster)
+    for line in promotion.lines():
+        typer.echo(line)
+
+
+@model_app.command("rollback")
+def model_rollback(
+    to: Annotated[
+        str | None, typer.Option(help="The version to go back to (default: the one replaced).")
+    ] = None,
+    cluster: Cluster = None,
+):
+    """Promote the version the champion replaced (or --to), without recording a replacement."""
+    from sail.promotion import rollback
+
+    with user_errors():
+        promotion = rollback(to, cluster=cluster)
+    for line in promotion.lines():
+        typer.echo(line)

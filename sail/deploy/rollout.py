@@ -10,6 +10,11 @@
   for the new revision to be Ready (`sail.deploy.readiness`) and run the caller's `check` on it.
   When either fails, `roll_back` puts the previous release back and the result says so.
 
+`promote(services, name, release)` gives a release all the traffic at once (`sail model
+promote|rollback`): the release patch, if any, and canaryTrafficPercent 100 in one patch; once
+Ready its revision is the rolled-out one, and the canary percent goes back to what it was, so the
+next release starts as a canary again. A failure rolls back as above.
+
 `services` is an `sail.deploy.api.InferenceServices` (or anything with its get / create / patch /
 where): tests pass one bound to a fake API server.
 """
@@ -57,7 +62,7 @@ class RollbackFailed(RolloutError):
 class Rollout:
     """What `roll_out` did, and the object as it left it."""
 
-    action: Literal["create", "patch", "unchanged", "rolled back"]
+    action: Literal["create", "patch", "promote", "unchanged", "rolled back"]
     release: Release  # what was deployed
     previous: Release | None  # what the live object served before (None on create)
     patch: list[dict]  # the JSON patch sent for the release ([] on create / unchanged)
@@ -101,6 +106,39 @@ def roll_out(
         report = f"v{release.version} rolled back to v{previous.version}: {failure}"
         return Rollout("rolled back", release, previous, patch, restored, report)
     return Rollout("patch", release, previous, patch, ready, _patch_report(ready, previous))
+
+
+def promote(
+    services: Any,
+    name: str,
+    release: Release,
+    *,
+    timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+    poll_s: float = DEFAULT_POLL_S,
+) -> Rollout:
+    """Serve `release` with all the traffic (see the module doc)."""
+    live = services.get(name)
+    if live is None:
+        raise RolloutError(f"there is no InferenceService {services.where(name)}: deploy first")
+    previous = release_of(live)
+    percent = canary_percent(live)
+    canary = percent is not None and percent < 100
+    patch = release_patch(live, release) + (canary_patch(live, 100) if canary else [])
+    if not patch:
+        ready = _ready_and_checked(services, name, timeout_s, poll_s, None, None)
+        report = f"{services.where(name)} already serves v{release.version} with all traffic"
+        return Rollout("unchanged", release, previous, [], ready, report)
+    since = _patch(services, name, patch)
+    try:
+        ready = wait_until_ready(services, name, timeout_s, poll_s, since)
+    except NotReady as failure:
+        restored = roll_back(services, live, failure, timeout_s=timeout_s, poll_s=poll_s)
+        report = f"v{release.version} rolled back to v{previous.version}: {failure}"
+        return Rollout("rolled back", release, previous, patch, restored, report)
+    if canary:
+        since = _patch(services, name, canary_patch(ready, percent))
+        ready = wait_until_ready(services, name, timeout_s, poll_s, since)
+    return Rollout("promote", release, previous, patch, ready, _patch_report(ready, previous))
 
 
 def roll_back(

@@ -29,6 +29,7 @@ DATA_TAG = "sail.data_fingerprint"
 PARENT_TAG = "sail.parent_model"
 GATE_TAG = "sail.gate"
 EVALUATED_ON_TAG = "sail.evaluated_on"
+REPLACED_TAG = "sail.champion.replaced"  # on a champion: the version it took the alias from
 
 
 def register(
@@ -167,7 +168,7 @@ def gate(
             champion = _champion_figures(name, holder, data_fingerprint, evaluate_champion) or {}
         decision = decide(candidate, baselines, champion, holder, rule)
     if decision.promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
+        move_champion(name, version)
         winner = _settle(name, version, candidate, data_fingerprint, rule.primary)
         if winner != version:
             decision = GateDecision(
@@ -182,6 +183,24 @@ def gate(
     client.set_model_version_tag(name, version, f"{GATE_TAG}.reason", decision.reason[:5000])
     client.set_model_version_tag(name, version, f"{GATE_TAG}.champion", holder or "none")
     return decision
+
+
+def move_champion(name: str, version: str, *, remember: bool = True) -> str | None:
+    """Point `champion` at `version`; return the version that held it. With `remember`, the
+    version records which one it replaced (`sail.champion.replaced`), where a rollback goes."""
+    client = mlflow.MlflowClient()
+    holder = version_by_alias(name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    if remember and holder != str(version):
+        client.set_model_version_tag(name, str(version), REPLACED_TAG, holder or "none")
+    return holder
+
+
+def replaced_by(name: str, version: str) -> str | None:
+    """The version that `version` replaced as champion (None when it replaced none)."""
+    tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
+    replaced = tags.get(REPLACED_TAG) or tags.get(f"{GATE_TAG}.champion")
+    return None if replaced in (None, "none") else replaced
 
 
 def describe(name: str, facts: VersionFacts, matryoshka_dims: Sequence[int]) -> None:
