@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sail.deploy.readiness import observed_generation, predictor_status, readiness
@@ -62,7 +62,7 @@ class RollbackFailed(RolloutError):
 class Rollout:
     """What `roll_out` did, and the object as it left it."""
 
-    action: Literal["create", "patch", "promote", "unchanged", "rolled back"]
+    action: Literal["create", "patch", "unchanged", "rolled back"]
     release: Release  # what was deployed
     previous: Release | None  # what the live object served before (None on create)
     patch: list[dict]  # the JSON patch sent for the release ([] on create / unchanged)
@@ -92,20 +92,10 @@ def roll_out(
         ready = _ready_and_checked(services, name, timeout_s, poll_s, check, None)
         report = f"{services.where(name)}: created, serving v{release.version}"
         return Rollout("create", release, None, [], ready, report)
-    previous = release_of(live)
-    patch = release_patch(live, release)
-    if not patch:
-        ready = _ready_and_checked(services, name, timeout_s, poll_s, check, None)
-        report = f"{services.where(name)} already serves v{release.version}"
-        return Rollout("unchanged", release, previous, [], ready, report)
-    since = _patch(services, name, patch)
-    try:
-        ready = _ready_and_checked(services, name, timeout_s, poll_s, check, since)
-    except (NotReady, CheckFailed) as failure:
-        restored = roll_back(services, live, failure, timeout_s=timeout_s, poll_s=poll_s)
-        report = f"v{release.version} rolled back to v{previous.version}: {failure}"
-        return Rollout("rolled back", release, previous, patch, restored, report)
-    return Rollout("patch", release, previous, patch, ready, _patch_report(ready, previous))
+    unchanged = f"already serves v{release.version}"
+    return _patched(
+        services, live, release, release_patch(live, release), unchanged, check, timeout_s, poll_s
+    )
 
 
 def promote(
@@ -120,25 +110,45 @@ def promote(
     live = services.get(name)
     if live is None:
         raise RolloutError(f"there is no InferenceService {services.where(name)}: deploy first")
-    previous = release_of(live)
     percent = canary_percent(live)
     canary = percent is not None and percent < 100
     patch = release_patch(live, release) + (canary_patch(live, 100) if canary else [])
+    unchanged = f"already serves v{release.version} with all traffic"
+    rollout = _patched(services, live, release, patch, unchanged, None, timeout_s, poll_s)
+    if rollout.action != "patch" or not canary:
+        return rollout
+    since = _patch(services, name, canary_patch(rollout.isvc, percent))
+    ready = wait_until_ready(services, name, timeout_s, poll_s, since)
+    return replace(rollout, isvc=ready, report=_patch_report(ready, rollout.previous))
+
+
+def _patched(
+    services: Any,
+    live: dict,
+    release: Release,
+    patch: list[dict],
+    unchanged: str,
+    check: Check | None,
+    timeout_s: float,
+    poll_s: float,
+) -> Rollout:
+    """Send `patch` (nothing when empty: `unchanged` says so), wait for Ready and `check`;
+    on a failure put `live`'s release back."""
+    name = live["metadata"]["name"]
+    previous = release_of(live)
     if not patch:
-        ready = _ready_and_checked(services, name, timeout_s, poll_s, None, None)
-        report = f"{services.where(name)} already serves v{release.version} with all traffic"
-        return Rollout("unchanged", release, previous, [], ready, report)
+        ready = _ready_and_checked(services, name, timeout_s, poll_s, check, None)
+        return Rollout(
+            "unchanged", release, previous, [], ready, f"{services.where(name)} {unchanged}"
+        )
     since = _patch(services, name, patch)
     try:
-        ready = wait_until_ready(services, name, timeout_s, poll_s, since)
-    except NotReady as failure:
+        ready = _ready_and_checked(services, name, timeout_s, poll_s, check, since)
+    except (NotReady, CheckFailed) as failure:
         restored = roll_back(services, live, failure, timeout_s=timeout_s, poll_s=poll_s)
         report = f"v{release.version} rolled back to v{previous.version}: {failure}"
         return Rollout("rolled back", release, previous, patch, restored, report)
-    if canary:
-        since = _patch(services, name, canary_patch(ready, percent))
-        ready = wait_until_ready(services, name, timeout_s, poll_s, since)
-    return Rollout("promote", release, previous, patch, ready, _patch_report(ready, previous))
+    return Rollout("patch", release, previous, patch, ready, _patch_report(ready, previous))
 
 
 def roll_back(
