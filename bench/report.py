@@ -229,7 +229,7 @@ def feature_store_section(r: dict) -> list[str]:
             "",
         ]
     lines += [
-        f"Materialization (timed here, `FeatureStore.materialize` of the online version's "
+        f"Materialization (timed here, `FeatureStore.materialize` of the default version's "
         f"window on the copy): {m['rows']:,} rows in "
         f"{', '.join(f'{s:.2f}' for s in m['seconds'])} s -> **{_num(m['rows_per_s'])} rows/s** "
         "(best run).",

@@ -96,10 +96,14 @@ def search(
     _check_k(k)
     state = read_state(home)
     model_version = str(model_version)
-    try:
-        record = check_online(state, model_version, home)
-    except NotPublished as error:
-        raise VersionMismatch(f"the query vector is from {error}") from None
+    record = state["versions"].get(model_version)
+    if record is None or not record.get("online"):
+        status = "not published" if record is None else "not online"
+        raise VersionMismatch(
+            f"the query was embedded by model version {model_version}, whose rows are {status} "
+            f"in {store_dir(home)} ({describe(state)}); other versions' rows are in another "
+            "space and are not searched"
+        )
     query = np.asarray(vector, dtype=np.float32).reshape(-1)
     if query.size < record["dim"]:
         raise ValueError(

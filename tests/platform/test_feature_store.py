@@ -254,7 +254,9 @@ def test_a_query_searches_only_the_rows_of_the_version_that_embedded_it(publishe
     assert hits[0].item_id == v2["item_id"].iloc[0] and hits[0].score == pytest.approx(1.0)
     full = np.concatenate([v1.set_index("item_id").loc["50", "embedding"], np.ones(8)])
     assert search(full, "v1", 1, home=home)[0].item_id == "50"  # the Matryoshka prefix
-    with pytest.raises(VersionMismatch, match="model version v7 was never published.*online: v1"):
+    with pytest.raises(
+        VersionMismatch, match="model version v7, whose rows are not published .*online: v1"
+    ):
         search(query, "v7", home=home)
     with pytest.raises(ValueError, match="has 16 values; model version v1 publishes 32"):
         search(query, "v1", home=home)
@@ -285,7 +287,7 @@ def test_sail_search_embeds_with_the_server_and_searches_its_versions_rows(
         server.model.version = "v9"  # a server whose version has no rows online
         refused = runner.invoke(app, ["search", "--text", "a duck", "--server", server.url])
         assert refused.exit_code == 2
-        assert "model version v9 was never published" in refused.output
+        assert "model version v9, whose rows are not published" in refused.output
         server.model.version = "v1"
     gone = runner.invoke(app, ["search", "--text", "a duck", "--server", server.url])
     assert gone.exit_code == 2 and "no embedding server at" in gone.output
@@ -305,7 +307,7 @@ def test_retiring_drops_a_versions_rows_and_bringing_it_back_restores_them(
     assert retire({"v1"}, home=home) == ["v2"]
     assert not any(table.endswith("__v2") for table in online_tables(home))
     query = pd.read_parquet(second_version.files["item_embedding"])["embedding"].iloc[0]
-    with pytest.raises(VersionMismatch, match="model version v2 is not online"):
+    with pytest.raises(VersionMismatch, match="model version v2, whose rows are not online"):
         search(query, "v2", home=home)
     assert read_state(home)["versions"]["v2"]["retired"]
 
