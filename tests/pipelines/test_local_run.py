@@ -113,6 +113,8 @@ def _check_lineage(parent_run_id: str) -> None:
     read = {name for name, found in inputs.items() if found}
     assert read == STEPS | {"publish"}  # deploy reads only the registry
     assert len(set().union(*inputs.values())) == 1  # one snapshot, one digest
+    deploy = next(step for step in steps if step.info.run_name == "deploy")
+    assert deploy.data.tags["sail.catalogue"] == "unchanged (default 1)"  # v1 serves, all of it
     version = client.get_model_version("sail-embedding", "1")
     assert "content1 2 → content2 2 → content3 2 → seq2item 2 → id2item 2" in version.description
     assert "Champion now: version 1" in client.get_registered_model("sail-embedding").description
