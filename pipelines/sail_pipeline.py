@@ -15,11 +15,15 @@ stage of 0 mean the stage config's own count. Publish and deploy run only when t
 new version champion.
 """
 
+from pathlib import Path
+
+import yaml
 from kfp import compiler, dsl, kubernetes
 
 from components.deploy_endpoint.component import deploy_endpoint
 from components.evaluate_model.component import evaluate_model
 from components.finish_run.component import finish_run
+from components.image import BASE_IMAGE
 from components.ingest_data.component import ingest_data
 from components.mine_negatives.component import mine_negatives
 from components.publish_embeddings.component import publish_embeddings
@@ -27,6 +31,7 @@ from components.register_model.component import register_model
 from components.train_stage.component import train_stage
 from components.train_teacher.component import train_teacher
 from components.validate_data.component import validate_data
+from sail.deploy.inference_service import IMAGE_ENV
 
 PIPELINE_NAME = "sail-embedding"
 PLATFORM_CONFIG = "sail-platform-config"
@@ -160,10 +165,27 @@ def sail_pipeline(
             _feature_store(_step(deployed, "deploy", HOUR // 2, cached=False, retried=True))
 
 
-def compile_pipeline(package_path: str) -> str:
-    """Write the compiled pipeline (IR YAML) to `package_path`."""
+def compile_pipeline(package_path: str, image: str | None = None) -> str:
+    """Write the compiled pipeline (IR YAML) to `package_path`. With `image` (a built image,
+    best pinned by digest: `REF@sha256:...`) every step runs in it instead of the placeholder
+    `components.image.BASE_IMAGE`, and gets it as `SAIL_IMAGE` (the image the deploy step renders
+    the InferenceService with)."""
     compiler.Compiler().compile(sail_pipeline, package_path)
+    if image is not None:
+        _use_image(Path(package_path), image)
     return package_path
+
+
+def _use_image(package: Path, image: str) -> None:
+    """Point every executor of the compiled YAML at `image`."""
+    documents = list(yaml.safe_load_all(package.read_text()))
+    for executor in documents[0]["deploymentSpec"]["executors"].values():
+        container = executor["container"]
+        if container["image"] != BASE_IMAGE:
+            raise ValueError(f"an executor runs {container['image']}, not {BASE_IMAGE}")
+        container["image"] = image
+        container.setdefault("env", []).append({"name": IMAGE_ENV, "value": image})
+    package.write_text(yaml.safe_dump_all(documents, sort_keys=False))
 
 
 if __name__ == "__main__":

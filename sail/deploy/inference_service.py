@@ -10,6 +10,7 @@ What a release changes on a live object is `sail.deploy.release`; the cluster ca
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -33,6 +34,7 @@ from sail.deploy.models import from_dict, to_dict
 NAME = "sail-embedding"
 NAMESPACE = "sail-embedding"
 IMAGE_REPOSITORY = "ghcr.io/sail-embedding/sail-platform"
+IMAGE_ENV = "SAIL_IMAGE"  # the image a compiled pipeline's steps run in
 SERVICE_ACCOUNT = "sail-serving"
 PORT = 8080
 VERSION_KEY = "sail-embedding.io/model-version"  # label and annotation
@@ -62,7 +64,10 @@ _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def default_image() -> str:
-    """The project image tagged with the installed package's version."""
+    """The image the pipeline was compiled with (`SAIL_IMAGE`, `sail pipeline compile --image`),
+    else the project image tagged with the installed package's version."""
+    if compiled := os.environ.get(IMAGE_ENV):
+        return compiled
     try:
         tag = metadata.version("sail-embedding-platform")
     except metadata.PackageNotFoundError:

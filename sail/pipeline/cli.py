@@ -64,11 +64,20 @@ def run(
 
 
 @pipeline_app.command("compile")
-def compile_(output: Package = DEFAULT_PACKAGE):
+def compile_(
+    output: Package = DEFAULT_PACKAGE,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="The image every step runs in, e.g. REF@sha256:... from make image "
+            "(default: the placeholder of components/image.py)."
+        ),
+    ] = None,
+):
     """Compile the pipeline to its IR YAML (checked in as pipelines/sail_pipeline.yaml)."""
     from pipelines.sail_pipeline import compile_pipeline
 
-    typer.echo(compile_pipeline(str(output)))
+    typer.echo(compile_pipeline(str(output), image))
 
 
 @pipeline_app.command("submit")

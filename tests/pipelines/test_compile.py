@@ -174,3 +174,38 @@ def test_platform_config_defines_every_key_the_pipeline_reads():
         (CHECKED_IN.parents[1] / "manifests" / "base" / "platform-config.yaml").read_text()
     )
     assert set(STEP_ENV) | set(FEAST_ENV) <= set(config["data"])
+
+
+def test_compile_with_a_built_image_pins_every_step_to_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from components.image import BASE_IMAGE
+    from sail.cli import app
+
+    checked_in = yaml.safe_load_all(CHECKED_IN.read_text()).__next__()
+    placeholder = {
+        e["container"]["image"] for e in checked_in["deploymentSpec"]["executors"].values()
+    }
+    assert placeholder == {BASE_IMAGE}  # the documented placeholder, replaced at compile time
+    built = "registry.example/sail-platform@sha256:" + "ab" * 32
+    out = tmp_path / "pipeline.yaml"
+    compiled = CliRunner().invoke(
+        app, ["pipeline", "compile", "--output", str(out), "--image", built]
+    )
+    assert compiled.exit_code == 0, compiled.output
+    ir = next(yaml.safe_load_all(out.read_text()))
+    executors = ir["deploymentSpec"]["executors"].values()
+    assert {e["container"]["image"] for e in executors} == {built}
+    for executor in executors:  # the deploy step renders the InferenceService with it
+        assert {"name": "SAIL_IMAGE", "value": built} in executor["container"]["env"]
+    assert components.load_component_from_file(str(out)).name == "sail-embedding"
+
+
+def test_the_deploy_step_renders_the_image_it_runs_in(monkeypatch):
+    from sail.deploy.inference_service import default_image, render_inference_service
+
+    built = "registry.example/sail-platform@sha256:" + "cd" * 32
+    monkeypatch.setenv("SAIL_IMAGE", built)
+    assert default_image() == built
+    isvc = render_inference_service("sail-embedding", "models:/sail-embedding/3", "3")
+    assert isvc.spec.predictor.containers[0].image == built
