@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data compile ui serve screenshots results bench gpu-check test test-slow lint format clean
+.PHONY: help setup run data compile ui serve screenshots results bench gpu-check image image-check test test-slow lint format clean
 PORT ?= 8080
 UI_PORT ?= 5000
 GPUS ?= 1
@@ -58,6 +58,12 @@ results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regen
 
 bench: $(STAMP) ## Benchmarks (after make run): bench/results.json, docs/benchmarks.md; < 15 min
 	$(BIN)/python -m bench
+
+image: ## The project's image without a daemon (root; buildah, debootstrap): OCI archive + digest in SAIL_HOME/image
+	scripts/build-image.sh
+
+image-check: ## Inside the built image: every component on a tiny run, the server, pip check, non-root, no compiler
+	scripts/image-check.sh
 
 gpu-check: ## On a CUDA machine (project importable by `python`): launcher, bf16, fused Adam, resume
 	scripts/gpu-check.sh $(SAIL_HOME)/gpu-check $(GPUS)

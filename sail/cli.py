@@ -314,8 +314,9 @@ def model_promote(
 ):
     """Make VERSION the champion, serve it with all traffic, make its rows the default."""
     from sail.promotion import promote
+    from sail.tracking.server import tracking_service
 
-    with user_errors():
+    with user_errors(), tracking_service():  # a version never published is read from the registry
         promotion = promote(version, cluster=cluster)
     for line in promotion.lines():
         typer.echo(line)
@@ -330,8 +331,9 @@ def model_rollback(
 ):
     """Promote the version the champion replaced (or --to), without recording a replacement."""
     from sail.promotion import rollback
+    from sail.tracking.server import tracking_service
 
-    with user_errors():
+    with user_errors(), tracking_service():
         promotion = rollback(to, cluster=cluster)
     for line in promotion.lines():
         typer.echo(line)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Install the Debian packages the project needs, when they are missing.
+# Install Debian packages when they are missing: the ones named as arguments, else the ones the
+# project needs on a development machine.
 # As root it installs them with apt-get; otherwise it says what to install and fails.
 set -euo pipefail
 
-packages=(libcairo2 openclipart-svg)
-# kubectl, for `kubectl kustomize` in the manifest tests: Debian's kubernetes-client, unless a kubectl is
-# installed already (from another package, which may own /usr/bin/kubectl).
-command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+if [ $# -gt 0 ]; then
+  packages=("$@")
+else
+  packages=(libcairo2 openclipart-svg)
+  # kubectl, for `kubectl kustomize` in the manifest tests: Debian's kubernetes-client, unless a
+  # kubectl is installed already (from another package, which may own /usr/bin/kubectl).
+  command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
