@@ -60,12 +60,18 @@ done
 volumes+=(--volume "$work/pip.conf:/etc/pip.conf:ro")
 
 commit=$(git rev-parse HEAD 2>/dev/null || true)
+builder="${image%:*}-builder:${image##*:}"
+bud=("${buildah[@]}" bud --isolation chroot --layers --force-rm --build-arg "BASE_IMAGE=$base"
+  "${volumes[@]}" -f Dockerfile)
 echo "building $image from $base"
 started=$(date +%s)
-"${buildah[@]}" bud --isolation chroot --layers --force-rm \
-  --build-arg "BASE_IMAGE=$base" --build-arg "SAIL_GIT_COMMIT=$commit" \
-  "${volumes[@]}" -t "$image" -f Dockerfile .
+# the builder stage tagged, so that pruning keeps its layers for the next build
+"${bud[@]}" --target builder -t "$builder" .
+"${bud[@]}" --build-arg "SAIL_GIT_COMMIT=$commit" -t "$image" .
 seconds=$(( $(date +%s) - started ))
+# With vfs storage every layer is a full copy of the image: drop the layers no tag needs any more
+# (an earlier build's), a level at a time.
+while [ -n "$("${buildah[@]}" rmi --prune 2>/dev/null)" ]; do :; done
 
 rm -f "$out/sail-platform.oci.tar"
 "${buildah[@]}" push --quiet --digestfile "$out/digest" "$image" "oci-archive:$out/sail-platform.oci.tar:$image"
