@@ -49,10 +49,10 @@ def view_name(view: str, model_version: str) -> str:
     return f"{view}{SEPARATOR}{model_version}"
 
 
-def version_of(name: str) -> tuple[str, str] | None:
-    """(view, model version) of a versioned view's name; None for any other name."""
+def version_of(name: str) -> str | None:
+    """The model version of a versioned view's name; None for any other name."""
     view, separator, version = name.partition(SEPARATOR)
-    return (view, version) if separator and view in VIEWS and version else None
+    return version if separator and view in VIEWS and version else None
 
 
 def version_file(store: Path, view: str, model_version: str) -> Path:

@@ -82,7 +82,7 @@ def promote(
     (default: from the kubeconfig or the pod's account)."""
     from sail.deploy.traffic import stable_version
     from sail.feature_store.online import follow
-    from sail.tracking.registry import move_champion, version_by_alias
+    from sail.tracking.registry import move_champion
     from sail.tracking.store import connect
 
     connect()
@@ -104,15 +104,14 @@ def promote(
     if rollout is not None and rollout.rolled_back:
         catalogue = follow(served, stable_version(served), home)
         raise PromotionFailed(f"{rollout.report}; catalogue: {catalogue.summary()}")
-    before = version_by_alias(MODEL_NAME, CHAMPION)
-    move_champion(MODEL_NAME, version, remember=remember)
+    before = move_champion(MODEL_NAME, version, remember=remember)
     catalogue = ", ".join([*ensured, follow(served, version, home).summary()])
     return Promotion(version, (before, version), serving, catalogue)
 
 
 def rollback(to: str | None = None, **options) -> Promotion:
     """Promote `to`, by default the version the champion replaced (see the module doc)."""
-    from sail.tracking.registry import replaced_by, version_by_alias
+    from sail.tracking.registry import replaced_champion, version_by_alias
     from sail.tracking.store import connect
 
     connect()
@@ -120,7 +119,7 @@ def rollback(to: str | None = None, **options) -> Promotion:
         champion = version_by_alias(MODEL_NAME, CHAMPION)
         if champion is None:
             raise LookupError(f"{MODEL_NAME} has no champion to roll back from")
-        to = replaced_by(MODEL_NAME, champion)
+        to = replaced_champion(MODEL_NAME, champion)
         if to is None:
             raise LookupError(
                 f"v{champion} replaced no champion: name the version to roll back to (--to)"
@@ -144,7 +143,9 @@ def versions(*, cluster: bool | None = None, services: Any = None, home=None) ->
         for alias, version in client.get_registered_model(MODEL_NAME).aliases.items():
             aliases.setdefault(str(version), []).append(alias)
     served: dict[str, int] | None = None
-    if cluster if cluster is not None else cluster_configured():
+    if cluster is None:
+        cluster = cluster_configured()
+    if cluster:
         services = services or _services()
         live = services.get(NAME)
         served = served_versions(services, live) if live is not None else {}

@@ -158,22 +158,18 @@ def follow(
     if default in published:
         set_default(default, home)
     elif before is not None and before not in served:
-        _clear_default(home)
+        set_default(None, home)
     change.default = (before, read_state(home).get("default"))
     change.retired = retire(published, home, store=store)
     return change
 
 
-def _clear_default(home) -> None:
+def set_default(version: str | None, home: Path | str | None = None) -> str | None:
+    """Make an online version the one queries read by default (None: no default); return the
+    previous default."""
     state = read_state(home)
-    state["default"] = None
-    write_state(state, home)
-
-
-def set_default(version: str, home: Path | str | None = None) -> str | None:
-    """Make an online version the one queries read by default; return the previous default."""
-    state = read_state(home)
-    check_online(state, version, home)
+    if version is not None:
+        check_online(state, version, home)
     previous, state["default"] = state.get("default"), version
     write_state(state, home)
     return previous
@@ -196,17 +192,12 @@ def _apply(store, home, versions: dict[str, dict], recreate: str | None = None) 
     stale = [
         view
         for name, view in registered.items()
-        if name not in objects or (recreate and _version(name) == recreate)
+        if name not in objects or (recreate and features_module().version_of(name) == recreate)
     ]
     if stale:
         logger.info("dropping the online tables of %s", ", ".join(view.name for view in stale))
         store.apply([], objects_to_delete=stale, partial=False)
     store.apply(list(objects.values()))
-
-
-def _version(name: str) -> str | None:
-    parsed = features_module().version_of(name)
-    return parsed[1] if parsed else None
 
 
 def _check_files(home, version: str, record: dict) -> None:

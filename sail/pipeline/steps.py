@@ -416,14 +416,14 @@ def deploy(version: str, out_path: Path) -> dict:
         mlflow.log_artifact(str(result.manifest))
         with staged(out_path) as partial:
             shutil.copyfile(result.manifest, partial)
-        catalogue = follow(result.served, stable_version(result.served))
+        catalogue = follow(result.served, stable_version(result.served)).summary()
         summary = {
             "manifest": str(out_path),
             "serve": result.serve_command,
             "served": result.served,
-            "catalogue": catalogue.summary(),
+            "catalogue": catalogue,
         }
-        mlflow.set_tag("sail.catalogue", catalogue.summary())
+        mlflow.set_tag("sail.catalogue", catalogue)
         if result.rollout is not None:
             summary |= {"rollout": result.rollout.action, "report": result.rollout.report}
             mlflow.set_tag("sail.deploy", result.rollout.report)

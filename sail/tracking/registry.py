@@ -196,7 +196,7 @@ def move_champion(name: str, version: str, *, remember: bool = True) -> str | No
     return holder
 
 
-def replaced_by(name: str, version: str) -> str | None:
+def replaced_champion(name: str, version: str) -> str | None:
     """The version that `version` replaced as champion (None when it replaced none)."""
     tags = mlflow.MlflowClient().get_model_version(name, str(version)).tags
     replaced = tags.get(REPLACED_TAG) or tags.get(f"{GATE_TAG}.champion")
