@@ -111,9 +111,13 @@ class ModelConfig:
     # Centre every embedding and express it in principal directions (fitted before training,
     # `model_code/encoders/output_basis.py`), so Matryoshka prefixes keep the leading ones.
     output_basis: bool = False
+    # Instructions whose items pass through an adapter of their own after the output basis
+    # (`model_code/encoders/instruction_adapter.py`); a stage adds them (`adapter: true`).
+    instruction_adapters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.matryoshka_dims = tuple(self.matryoshka_dims)
+        self.instruction_adapters = tuple(self.instruction_adapters)
         dims = self.matryoshka_dims
         if not dims or list(dims) != sorted(set(dims)) or dims[0] <= 0:
             raise ConfigError(f"matryoshka_dims must be ascending positive sizes, got {dims}")

@@ -11,6 +11,7 @@ from torch import nn
 from model_code.config import ConfigError, ModelConfig
 from model_code.encoders.audio import AudioEncoder
 from model_code.encoders.feature_cache import TowerFeatureCache
+from model_code.encoders.instruction_adapter import InstructionAdapters
 from model_code.encoders.output_basis import OutputBasis
 from model_code.encoders.sequence import build_pooler
 from model_code.encoders.vision import VisionEncoder
@@ -35,6 +36,7 @@ class SailEmbeddingModel(nn.Module):
         self.audio = AudioEncoder(config.audio, width)
         self.pooler = build_pooler(config.sequence_pooling, width)
         self.output_basis = OutputBasis(width) if config.output_basis else None
+        self.instruction_adapters = InstructionAdapters(config.instruction_adapters, width)
 
     def forward(self, inputs: ModelInputs) -> torch.Tensor:
         tokens, mask, frame_features = self.token_sequence(inputs)
@@ -52,7 +54,17 @@ class SailEmbeddingModel(nn.Module):
         else:
             has_frames = inputs.frame_counts > 0
             embeddings = shortcut(fused, frame_features, has_frames, inputs.has_text())
-        return embeddings if self.output_basis is None else self.output_basis(embeddings)
+        if self.output_basis is not None:
+            embeddings = self.output_basis(embeddings)
+        return self.instruction_adapters(embeddings, inputs.instruction)
+
+    def add_instruction_adapter(self, instruction: str) -> None:
+        """Give items embedded under `instruction` an adapter of their own (the identity until a
+        stage trains it), on the device and in the precision of the rest of the model."""
+        if self.instruction_adapters.add(instruction):
+            reference = next(self.fuser.parameters())
+            self.instruction_adapters.adapters[-1].to(reference.device, reference.dtype)
+            self.config.instruction_adapters = tuple(self.instruction_adapters.instructions)
 
     def pool_sequences(self, vectors: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
         """User-interest vectors: each context lists rows of `vectors` (item embeddings)."""

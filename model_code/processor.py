@@ -53,6 +53,7 @@ class ModelInputs:
     audio: torch.Tensor | None  # [chunks_total, frames, mels]
     chunk_counts: torch.Tensor  # [B]
     content_lengths: torch.Tensor  # [B] tokens of each item's own text (0: the item has none)
+    instruction: str = ""  # the batch's instruction (it selects an instruction adapter)
 
     def has_text(self) -> torch.Tensor:
         """[B] bools: which items have text of their own (beyond the template)."""
@@ -151,6 +152,7 @@ class SailProcessor:
             audio=torch.stack(chunks) if chunks else None,
             chunk_counts=torch.tensor([len(p.audio) for p in prepared], dtype=torch.long),
             content_lengths=torch.tensor([len(ids) for ids in contents], dtype=torch.long),
+            instruction=instruction,
         )
 
     def __call__(self, items: list[Item], side: str = "target") -> ModelInputs:

@@ -82,6 +82,9 @@ class DatasetConfig:
     losses: dict[str, float] = field(default_factory=lambda: {"infonce": 1.0})
     patterns: list[str] = field(default_factory=lambda: ["text->vision"])
     split: str = "train"
+    # True: items under this data set's instructions get an adapter of their own, which its
+    # losses train (`model_code/encoders/instruction_adapter.py`); no other data set reaches it.
+    adapter: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

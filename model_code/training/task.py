@@ -54,6 +54,10 @@ class SailTrainingTask(nn.Module):
         self.gate = LateFusionGate(dim)
         if any("seq2item" in d.losses for d in stage.datasets):
             model.use_sequence_pooling(stage.sequence_pooling)
+        for dataset in stage.datasets:
+            if dataset.adapter:
+                for instruction in dataset.instructions.values():
+                    model.add_instruction_adapter(instruction)
         self.teacher_projection = nn.Linear(teacher_dim, dim) if teacher_dim else None
         self.rng = random.Random(stage.seed)
         self.frozen = [frozen_part(model, part) for part in stage.freeze]

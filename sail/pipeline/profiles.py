@@ -11,7 +11,7 @@ from model_code.training.stages import STAGES
 # Steps per stage. `full` is what `make run` trains (sized for 2 CPU cores); `quick` is for
 # demos and tests; 0 would mean the stage config's own count.
 PROFILES: dict[str, dict[str, int]] = {
-    "full": {"content1": 45, "content2": 10, "content3": 15, "seq2item": 15, "id2item": 150},
+    "full": {"content1": 45, "content2": 10, "content3": 15, "seq2item": 15, "id2item": 600},
     "quick": {stage: 2 for stage in STAGES},
 }
 
@@ -26,7 +26,7 @@ def stage_steps(parameters: Mapping[str, object]) -> dict[str, int]:
 
 
 def profile_of(parameters: Mapping[str, object]) -> str:
-    """The profile whose steps per stage the parameters give, else `steps 45/10/15/15/150`."""
+    """The profile whose steps per stage the parameters give, else `steps 45/10/15/15/600`."""
     given = _given(parameters)
     for name, steps in PROFILES.items():
         if steps == given:

@@ -24,7 +24,7 @@ def test_other_steps_name_the_counts_with_stage_defaults_resolved():
     steps = {**PROFILES["full"], "content1": 0}
     default = load_stage("content1").steps
     assert stage_steps(_parameters(steps))["content1"] == default
-    assert profile_of(_parameters(steps)) == f"steps {default}/10/15/15/150"
+    assert profile_of(_parameters(steps)) == f"steps {default}/10/15/15/600"
 
 
 def test_the_title_has_preset_profile_and_start_time_in_utc():

@@ -164,9 +164,10 @@ def test_cre_stages_train_on_generated_data(stage, tmp_path):
 
 
 def test_synthetic_data_has_the_real_schemas():
-    data = load_training_data(load_stage("id2item"), synthetic=True)
-    assert {"id", "title", "keywords", "image", "group", "split"} <= set(data.openclipart.columns)
-    assert set(data.movielens) >= {"items", "interactions", "sequences"}
+    drawings = load_training_data(load_stage("content1"), synthetic=True).openclipart
+    assert {"id", "title", "keywords", "image", "group", "split"} <= set(drawings.columns)
+    movies = load_training_data(load_stage("id2item"), synthetic=True).movielens
+    assert set(movies) >= {"items", "interactions", "sequences"}
 
 
 def test_negatives_mined_as_a_step_train_the_next_stage(tmp_path):
