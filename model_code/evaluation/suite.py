@@ -31,8 +31,18 @@ def _fitting(ks, candidates: int) -> tuple[int, ...]:
     return tuple(k for k in ks if k <= candidates) or (candidates,)
 
 
-def _instructions(stage: str, dataset: str) -> dict[str, str]:
-    """Evaluate with the instructions the model was trained with for that data set."""
+# The stage and data set whose instructions each catalogue is embedded with, here and when it is
+# published: openclipart as the content stages train it, movies as the CRE stages do (their
+# instruction reaches the movie adapter).
+CATALOGUE_DATASETS = {
+    "openclipart": ("content2", "openclipart"),
+    "movielens": ("seq2item", "movielens-sequences"),
+}
+
+
+def catalogue_instructions(catalogue: str) -> dict[str, str]:
+    """The query and target instructions a catalogue's items were trained with."""
+    stage, dataset = CATALOGUE_DATASETS[catalogue]
     return load_stage(stage).dataset(dataset).instructions
 
 
@@ -45,7 +55,7 @@ def openclipart_retrieval(
     """
     items = openclipart_items(pairs)
     captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
-    instructions = _instructions("content2", "openclipart")
+    instructions = catalogue_instructions("openclipart")
     text = embedder.embed(captions, side="query", instruction=instructions["query"]).vectors
     image = embedder.embed(drawings, instruction=instructions["target"]).vectors
     reports = {
@@ -92,7 +102,7 @@ def ridge_report(embedder: Embedder, ridge: Ridge, pairs: pd.DataFrame, ks=(1, 5
 def caption_vectors(embedder: Embedder, pairs: pd.DataFrame) -> np.ndarray:
     """Each pair's caption as a query, with the instruction its data set trains with."""
     captions = [caption_of(item) for item in openclipart_items(pairs)]
-    instruction = _instructions("content2", "openclipart")["query"]
+    instruction = catalogue_instructions("openclipart")["query"]
     return embedder.embed(captions, side="query", instruction=instruction, progress=False).vectors
 
 
@@ -111,7 +121,7 @@ def image_features(embedder: Embedder, items: list[Item], batch_size: int = 32) 
 
 def movie_vectors(embedder: Embedder, items: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """Every movie of the catalogue embedded as a target item."""
-    instruction = _instructions("seq2item", "movielens-sequences")["target"]
+    instruction = catalogue_instructions("movielens")["target"]
     result = embedder.embed(movielens_items(items), instruction=instruction)
     return result.ids, result.vectors
 

@@ -50,10 +50,6 @@ from sail.feature_store.repo import (
 
 logger = logging.getLogger(__name__)
 
-# Each catalogue is embedded with the target instruction its data set was trained with in the last
-# stage (`seq2item`), as the evaluation suite does (`movie_vectors`).
-CATALOGUE_DATASETS = {"movielens": "movielens-sequences", "openclipart": "openclipart"}
-INSTRUCTION_STAGE = "seq2item"
 # A version names its views and so its online tables (`sail_embedding_item_semantic_id__<v>_ek`
 # must fit PostgreSQL's 63-character identifiers).
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
@@ -248,13 +244,13 @@ def _catalogue_items(name: str, home: Path, limit: int | None):
 
 def _embed_catalogues(embedder, catalogues, home: Path, batch_size: int, limits: dict):
     """Full-size target vectors of every item of the catalogues, their ids, catalogues, titles."""
-    from model_code.training.stages import load_stage
+    from model_code.evaluation.suite import catalogue_instructions
 
-    stage = load_stage(INSTRUCTION_STAGE)
     vectors, ids, labels, titles = [], [], [], []
     for name in catalogues:
         items = _catalogue_items(name, home, limits[name])
-        instruction = stage.dataset(CATALOGUE_DATASETS[name]).instructions["target"]
+        # the target instruction the evaluation suite embeds the catalogue with
+        instruction = catalogue_instructions(name)["target"]
         logger.info("embedding %d %s items", len(items), name)
         result = embedder.embed(
             items, side="target", batch_size=batch_size, progress=True, instruction=instruction
