@@ -15,7 +15,13 @@ from PIL import Image, UnidentifiedImageError
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-MAX_IMAGE_PIXELS = 40_000_000
+# Checked on the decoded header, before any pixel or sample is decoded, resized or resampled: the
+# cost of an item is bounded by these, not by its byte size (a 100-byte WAV header can claim a
+# 20 MHz rate, a small PNG a 1 x 40,000 strip).
+MAX_IMAGE_PIXELS = 16_000_000  # 4,000 x 4,000; the model reads 224 x 224
+MAX_ASPECT_RATIO = 20.0  # longer side / shorter side
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+MAX_AUDIO_SECONDS = 600.0  # the audio tower reads at most a minute of it, spread over the clip
 _DATA_URL = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[\w.-]+)*)(?P<b64>;base64)?,"
 )
@@ -41,8 +47,7 @@ def load_image(ref: str) -> Image.Image:
     data = read_bytes(ref, "image")
     try:
         with Image.open(io.BytesIO(data)) as probe:
-            if probe.width * probe.height > MAX_IMAGE_PIXELS:
-                raise MediaError(f"image is too large ({probe.width}x{probe.height} pixels)")
+            _check_image_size(probe.width, probe.height)
             probe.load()
             image = probe.copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -67,6 +72,13 @@ def load_audio(ref: str, sample_rate: int) -> np.ndarray:
             rate, samples = wavfile.read(io.BytesIO(data))
     except (ValueError, wave.Error, EOFError) as error:
         raise MediaError(f"unreadable WAV audio ({_describe(ref)}): {error}") from None
+    if rate not in SAMPLE_RATES:
+        raise MediaError(f"audio sample rate {rate} Hz is not supported; use one of {SAMPLE_RATES}")
+    if len(samples) > MAX_AUDIO_SECONDS * rate:
+        seconds = len(samples) / rate
+        raise MediaError(f"audio is {seconds:.0f} s long; at most {MAX_AUDIO_SECONDS:.0f} s")
+    if samples.dtype.kind == "f" and not np.isfinite(samples).all():
+        raise MediaError(f"audio holds non-finite samples (NaN or infinity): {_describe(ref)}")
     waveform = _to_float(samples)
     if waveform.ndim == 2:
         waveform = waveform.mean(axis=1)
@@ -97,6 +109,18 @@ def _decode_data_url(ref: str, kind: str) -> bytes:
         return base64.b64decode(ref[match.end() :], validate=True)
     except (binascii.Error, ValueError):
         raise MediaError(f"{kind} data URL holds invalid base64") from None
+
+
+def _check_image_size(width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"image is too large ({width}x{height} pixels; at most {MAX_IMAGE_PIXELS:,})"
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
+        raise MediaError(
+            f"image is {width}x{height} pixels: the long side may be at most "
+            f"{MAX_ASPECT_RATIO:.0f} times the short one"
+        )
 
 
 def _to_float(samples: np.ndarray) -> np.ndarray:

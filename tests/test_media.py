@@ -5,7 +5,9 @@ import wave
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.io import wavfile
 
+from model_code import media
 from model_code.data.synthetic import png_bytes, shape_image, tone_wav
 from model_code.media import MediaError, load_audio, load_image, to_data_url
 
@@ -73,3 +75,43 @@ def test_stereo_wav_is_averaged():
 def test_wrong_audio_formats_are_named(data, problem):
     with pytest.raises(MediaError, match=problem):
         load_audio("data:audio/wav;base64," + base64.b64encode(data).decode(), 16000)
+
+
+def _png(width: int, height: int) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return to_data_url(buffer.getvalue(), "image/png")
+
+
+def test_images_are_bounded_by_pixels_and_shape_before_decoding(monkeypatch):
+    with pytest.raises(MediaError, match=r"1x4000 pixels: the long side may be at most 20"):
+        load_image(_png(1, 4000))
+    assert load_image(_png(20, 400)).size == (20, 400)
+    monkeypatch.setattr(media, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(MediaError, match=r"too large \(20x20 pixels; at most 100\)"):
+        load_image(_png(20, 20))
+
+
+def _wav(samples: np.ndarray, rate: int) -> str:
+    buffer = io.BytesIO()
+    wavfile.write(buffer, rate, samples)
+    return to_data_url(buffer.getvalue(), "audio/wav")
+
+
+@pytest.mark.parametrize("rate", [1, 7999, 20_000_003])
+def test_audio_at_an_unsupported_rate_is_refused_before_resampling(rate):
+    with pytest.raises(MediaError, match=f"sample rate {rate} Hz is not supported"):
+        load_audio(_wav(np.zeros(40_000, np.int16), rate), 16000)
+
+
+def test_audio_longer_than_the_cap_is_refused(monkeypatch):
+    monkeypatch.setattr(media, "MAX_AUDIO_SECONDS", 2.0)
+    with pytest.raises(MediaError, match="audio is 3 s long; at most 2 s"):
+        load_audio(_wav(np.zeros(24_000, np.int16), 8000), 16000)
+
+
+def test_non_finite_samples_are_refused():
+    samples = np.zeros(1600, np.float32)
+    samples[10] = np.nan
+    with pytest.raises(MediaError, match="non-finite samples"):
+        load_audio(_wav(samples, 16000), 16000)

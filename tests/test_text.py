@@ -1,7 +1,7 @@
 import random
 
 from model_code.items import Item
-from model_code.text import clean_text, drop_fields, item_fields, join_fields
+from model_code.text import MAX_FIELD_CHARS, clean_text, drop_fields, item_fields, join_fields
 
 ORDER = ("title", "author", "tags", "ocr", "asr")
 
@@ -32,3 +32,13 @@ def test_dropout_rates_and_keep_one():
     assert len(kept) == 1 and set(kept.items()) <= set(fields.items())
     counts = sum(len(drop_fields(fields, 0.5, rng, keep_one=False)) for _ in range(2000))
     assert 2700 < counts < 3300  # about half of 3 x 2000 fields survive
+
+
+def test_a_huge_field_is_cut_before_and_after_normalising():
+    assert len(clean_text("\ufdfa" * 2_000_000)) <= MAX_FIELD_CHARS  # NFKC: 1 char -> 18
+    assert clean_text("word " * 10_000) == ("word " * 10_000)[:MAX_FIELD_CHARS].strip()
+
+
+def test_tags_stop_once_their_joined_text_is_full():
+    fields = item_fields(Item(id="1", tags=[f"tag{i}" for i in range(100_000)]), ("tags",))
+    assert MAX_FIELD_CHARS - 10 <= len(fields["tags"]) <= MAX_FIELD_CHARS
