@@ -50,7 +50,7 @@ serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v
 screenshots: $(STAMP) ## After make run: the MLflow UI's pages of the latest run into docs/ui (needs chromium)
 	$(BIN)/python scripts/ui_screenshots.py --out docs/ui
 
-results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md; ~55 min
+results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md; ~40 min
 	$(BIN)/sail data prepare
 	$(BIN)/sail schedule --preset mini --out $(SAIL_HOME)/schedule
 	cp $(SAIL_HOME)/schedule/results.json docs/results.json
