@@ -15,6 +15,8 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,15 +117,26 @@ def deepspeed_config(stage: StageConfig, path: Path | None = None) -> dict[str, 
     return config
 
 
-def init_distributed_defaults() -> None:
-    """Single-process defaults when not started by the deepspeed launcher (CPU: gloo)."""
+@contextmanager
+def distributed_defaults() -> Iterator[None]:
+    """Single-process defaults when not started by the deepspeed launcher (CPU: gloo).
+
+    The rendezvous address and port it sets hold only while the process group starts: the group
+    keeps listening on that port, and a process started later from this one (a pipeline step run
+    by a test, say) must pick a free port of its own instead of inheriting a taken one."""
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    if "MASTER_PORT" not in os.environ:
-        os.environ["MASTER_PORT"] = str(_free_port())
+    rendezvous = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    set_here = [name for name in rendezvous if name not in os.environ]
+    for name in set_here:
+        os.environ[name] = rendezvous[name]
     for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
         os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name in set_here:
+            os.environ.pop(name, None)
 
 
 class Trainer:
@@ -151,23 +164,23 @@ class Trainer:
     def fit(self, resume: Path | None = None) -> TrainResult:
         import deepspeed
 
-        init_distributed_defaults()
         _seed_everything(self.stage.seed)
         stage = self.stage
         checkpointing = stage.gradient_checkpointing
         if checkpointing or (checkpointing is None and torch.cuda.is_available()):
             self.task.model.fuser.net.activation_checkpointing_enable()
-        engine, _, _, scheduler = deepspeed.initialize(
-            model=self.task,
-            model_parameters=self.parameter_groups(),
-            config=self.ds_config,
-            lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
-                optimizer,
-                lambda step: warmup_cosine(
-                    step, stage.steps, stage.warmup_steps, 1.0, stage.min_lr / stage.lr
+        with distributed_defaults():
+            engine, _, _, scheduler = deepspeed.initialize(
+                model=self.task,
+                model_parameters=self.parameter_groups(),
+                config=self.ds_config,
+                lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
+                    optimizer,
+                    lambda step: warmup_cosine(
+                        step, stage.steps, stage.warmup_steps, 1.0, stage.min_lr / stage.lr
+                    ),
                 ),
-            ),
-        )
+            )
         self.rank, self.world_size = engine.global_rank, engine.world_size
         if self.rank:  # other processes: their own dropout and field-dropout draws
             torch.manual_seed(stage.seed + self.rank)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 
 import pytest
@@ -195,3 +196,12 @@ def test_negatives_mined_as_a_step_train_the_next_stage(tmp_path):
     assert math.isfinite(third.final_loss)
     with pytest.raises(ConfigError, match="trains without hard negatives"):
         mine_stage_negatives("tiny", "content2", first.model_dir)
+
+
+def test_a_process_that_trained_hands_no_taken_port_to_the_ones_it_starts(tmp_path, monkeypatch):
+    """The process group keeps listening on its rendezvous port; a pipeline step started from
+    this process inherited it and failed with EADDRINUSE."""
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    train_stage("tiny", "content2", tmp_path, steps=1, batch_size=4)
+    assert "MASTER_PORT" not in os.environ and "MASTER_ADDR" not in os.environ
