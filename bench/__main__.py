@@ -82,7 +82,9 @@ def measure(name: str, args: argparse.Namespace, threads: int) -> dict:
     seconds = round(time.perf_counter() - began, 1)
     logger.info("suite %s: %s in %.0f s", name, figures["status"], seconds)
     load = {"before": before, "after": load_average()}
-    return {"measured_at": now(), "seconds": seconds, "load_average": load, **figures}
+    machine = machine_info(threads)  # suites kept from an earlier run may come from another host
+    where = {"cpu": machine["cpu"], "git_commit": machine["git_commit"]}
+    return {"measured_at": now(), "seconds": seconds, "load_average": load, **where, **figures}
 
 
 def main(argv: list[str] | None = None) -> int:

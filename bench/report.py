@@ -45,8 +45,10 @@ def _status(result: dict) -> list[str] | None:
 def _meta(result: dict) -> str:
     load = result.get("load_average") or {}
     before, after = load.get("before") or ["-"], load.get("after") or ["-"]
+    commit = (result.get("git_commit") or "-")[:7]
     return (
-        f"_Measured {result.get('measured_at', '-')} in {_num(result.get('seconds'), 0)} s; "
+        f"_Measured {result.get('measured_at', '-')} in {_num(result.get('seconds'), 0)} s "
+        f"on {result.get('cpu', 'an unrecorded CPU')} at commit {commit}; "
         f"1-min load average {before[0]} before, {after[0]} after._"
     )
 

@@ -213,6 +213,7 @@ def test_cli_writes_results_and_page(tmp_path, monkeypatch):
     for suite in results["suites"].values():
         assert suite["status"] == "skipped" and suite["reason"]
         assert suite["measured_at"] and suite["seconds"] >= 0
+        assert suite["cpu"] == results["machine"]["cpu"]  # a kept suite keeps where it ran
     page = (out / "benchmarks.md").read_text()
     assert page.startswith("# Benchmarks") and "## Feature store" in page
     assert not (tmp_path / "empty-home" / "mlflow").exists()  # nothing created by reading
