@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
+import shutil
 import socket
 import sys
 import time
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 MODEL_DIR = "model"
 HEADS_FILE = "heads.pt"
+# Checkpoints kept: the newest, and the one before it should the newest be unreadable.
+KEEP_CHECKPOINTS = 2
 
 
 @dataclass
@@ -284,7 +288,19 @@ class Trainer:
         }
 
     def export(self, path: Path) -> Path:
-        """The trained model as a self-contained folder, plus the task heads beside it."""
+        """The trained model as a self-contained folder, plus the task heads beside it. Written
+        beside `path` and renamed into place, so `path` never holds half a model."""
+        partial = path.with_name(f"{path.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        self._write_model(partial)
+        replaced = path.with_name(f"{path.name}.replaced")
+        if path.exists():
+            path.rename(replaced)
+        partial.rename(path)
+        shutil.rmtree(replaced, ignore_errors=True)
+        return path
+
+    def _write_model(self, path: Path) -> None:
         save_pretrained(self.task.model, self.task.processor, path)
         heads = {
             "stage": self.stage.to_dict(),
@@ -295,7 +311,6 @@ class Trainer:
             ),
         }
         torch.save(heads, path / HEADS_FILE)
-        return path
 
     def _checkpoint(self, engine, step: int, callbacks) -> None:
         ranks = [None] * self.world_size
@@ -308,22 +323,34 @@ class Trainer:
         }
         path = self.out_dir / CHECKPOINTS
         engine.save_checkpoint(str(path), tag=f"step{step}", client_state=state)
+        if self.world_size > 1:
+            torch.distributed.barrier()  # every process has written its part
+        if self.rank == 0:
+            for old in _checkpoint_tags(path)[KEEP_CHECKPOINTS:]:
+                shutil.rmtree(path / old)
         for callback in callbacks:
             callback.on_checkpoint(path / f"step{step}", step)
 
     def _resume(self, engine, resume: Path) -> int:
         resume = Path(resume)
         folder = resume / CHECKPOINTS if (resume / CHECKPOINTS).is_dir() else resume
-        if not (folder / "latest").is_file():
+        tags = _resume_order(folder)
+        if not tags:
             raise FileNotFoundError(f"no checkpoint to resume from in {resume}")
-        tag = (folder / "latest").read_text().strip()
-        written = len(list((folder / tag).glob("zero_pp_rank_*_optim_states.pt")))
-        if written != self.world_size:  # ZeRO cannot re-partition its optimizer state
-            raise ConfigError(
-                f"checkpoint {folder / tag} was written by {written} processes; "
-                f"resume it with as many (this run has {self.world_size})"
-            )
-        _, state = engine.load_checkpoint(str(folder))
+        for tag in tags:  # the newest first; an unreadable one (a write cut short) is skipped
+            written = len(list((folder / tag).glob("zero_pp_rank_*_optim_states.pt")))
+            if written != self.world_size:  # ZeRO cannot re-partition its optimizer state
+                raise ConfigError(
+                    f"checkpoint {folder / tag} was written by {written} processes; "
+                    f"resume it with as many (this run has {self.world_size})"
+                )
+            try:
+                _, state = engine.load_checkpoint(str(folder), tag=tag)
+                break
+            except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
+                if tag == tags[-1]:
+                    raise
+                logger.warning("checkpoint %s unreadable (%s); trying the one before", tag, error)
         self.rng.setstate(state["python_rng"])
         np.random.set_state(state["numpy_rng"])
         mine = state["ranks"][self.rank]
@@ -340,6 +367,21 @@ class Trainer:
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
+
+
+def _checkpoint_tags(folder: Path) -> list[str]:
+    """The checkpoint tags (`step<N>`) in `folder`, the newest first."""
+    steps = [p.name for p in folder.glob("step*") if p.is_dir() and p.name[4:].isdigit()]
+    return sorted(steps, key=lambda name: int(name[4:]), reverse=True)
+
+
+def _resume_order(folder: Path) -> list[str]:
+    """Tags to resume from, best first: the one `latest` names (DeepSpeed writes it once a
+    checkpoint is complete), then the older ones. A newer tag was never completed."""
+    tags = _checkpoint_tags(folder)
+    latest_file = folder / "latest"
+    latest = latest_file.read_text().strip() if latest_file.is_file() else ""
+    return tags[tags.index(latest) :] if latest in tags else tags
 
 
 def _free_port() -> int:

@@ -1,6 +1,7 @@
 """The trainer on the DeepSpeed engine (CPU, one gloo process), tiny preset, synthetic data."""
 
 import json
+import logging
 import math
 import os
 import re
@@ -205,3 +206,33 @@ def test_a_process_that_trained_hands_no_taken_port_to_the_ones_it_starts(tmp_pa
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     train_stage("tiny", "content2", tmp_path, steps=1, batch_size=4)
     assert "MASTER_PORT" not in os.environ and "MASTER_ADDR" not in os.environ
+
+
+def test_old_checkpoints_are_pruned_and_an_unreadable_newest_falls_back(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="model_code.training.trainer")
+    settings = dict(steps=4, batch_size=4, checkpoint_every=1, warmup_steps=1)
+    train_stage("tiny", "content2", tmp_path / "run", **settings)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["step3", "step4"]
+    for states in (checkpoints / "step4").glob("*model_states.pt"):
+        states.write_bytes(states.read_bytes()[:100])  # a write cut short
+    train_stage(
+        "tiny",
+        "content2",
+        tmp_path / "run",
+        resume=tmp_path / "run",
+        steps=5,
+        **{k: v for k, v in settings.items() if k != "steps"},
+    )
+    assert "step4 unreadable" in caplog.text and "at step 3" in caplog.text
+    rows = _losses(tmp_path / "run")[1]
+    assert [row["step"] for row in rows][-2:] == [4, 5]  # steps 4 and 5 trained again from 3
+
+
+def test_an_export_replaces_the_model_folder_whole(tmp_path):
+    train_stage("tiny", "content2", tmp_path, steps=1, batch_size=4)
+    (tmp_path / "model" / "stale.txt").write_text("from an earlier export")
+    result = train_stage("tiny", "content2", tmp_path, steps=1, batch_size=4)
+    assert not (result.model_dir / "stale.txt").exists()
+    assert load_pretrained(result.model_dir)[0] is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "metrics.jsonl", "model"]
