@@ -116,6 +116,14 @@ def resolve_model_dir(uri: str | Path) -> Path:
     raise FileNotFoundError(f"model folder not found: {text}")
 
 
+class ModelFailure(RuntimeError):
+    """An item the model failed on in the forward pass, alone: a server fault (500), whose
+    details go to the log and never into the response."""
+
+    def __init__(self, item_id: str, error: Exception):
+        super().__init__(f"item {item_id!r} failed in the forward pass: {error!r}")
+
+
 @dataclass
 class Embeddings:
     """One request's unit vectors [n, dim] (float32) and the text tokens each item used."""
@@ -218,6 +226,8 @@ class SailEmbeddingModel(Model):
             results = await self.batcher.submit((dim, instruction), items)
         except ItemFailed as failure:
             error = failure.error
+            if isinstance(error, ModelFailure):
+                raise error from None  # a 500 without its text (`internal_error_handler`)
             if not isinstance(error, ItemError):
                 error = ItemError(items[failure.index].id, None, f"cannot be read: {error}")
             raise item_error(error, field, failure.index) from None
@@ -249,13 +259,30 @@ class SailEmbeddingModel(Model):
             rows.append(row)
             tokens.append(count)
         if prepared:
-            with torch.inference_mode():
-                inputs = processor.collate(prepared, instruction).to(embedder.device)
-                vectors = truncate(embedder.model(inputs), dim).float().cpu().numpy()
+            try:
+                vectors = list(self._forward(prepared, instruction, dim))
+            except Exception:  # find the item(s) it fails on; the others still get vectors
+                logger.exception("a batch of %d failed; embedding its items one by one", len(rows))
+                vectors = [self._forward_alone(ready, instruction, dim) for ready in prepared]
             for row, vector, count in zip(rows, vectors, tokens, strict=True):
-                results[row] = (vector, count)
+                results[row] = vector if isinstance(vector, Exception) else (vector, count)
         FORWARD_SECONDS.observe(time.perf_counter() - started)
         return results
+
+    def _forward(self, prepared: list, instruction: str, dim: int) -> np.ndarray:
+        """One forward pass over prepared items: [n, dim] float32 vectors."""
+        embedder = self._embedder()
+        with torch.inference_mode():
+            inputs = embedder.processor.collate(prepared, instruction).to(embedder.device)
+            return truncate(embedder.model(inputs), dim).float().cpu().numpy()
+
+    def _forward_alone(self, ready, instruction: str, dim: int) -> np.ndarray | Exception:
+        """One item's vector, or the exception its forward pass raised (logged here)."""
+        try:
+            return self._forward([ready], instruction, dim)[0]
+        except Exception as error:
+            logger.exception("item %r failed in the forward pass", ready.item_id)
+            return ModelFailure(ready.item_id, error)
 
     def _count_tokens(self, text: str, item_id: str) -> int:
         """Text tokens of one item as the fuser reads them (instruction and template left out);

@@ -36,6 +36,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -49,7 +50,7 @@ from model_code.embed import Embedder
 from sail.serving.batching import MicroBatcher, Overloaded
 from sail.serving.limits import BodySizeLimit, Limits
 from sail.serving.metrics import RequestMetrics
-from sail.serving.model import DEFAULT_MODEL_URI, MODEL_NAME, SailEmbeddingModel
+from sail.serving.model import DEFAULT_MODEL_URI, MODEL_NAME, ModelFailure, SailEmbeddingModel
 from sail.serving.openai import RETRY_AFTER, build_openai_router, install_openai_errors
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ class _LocalRESTServer(RESTServer):
         self._add_middlewares(self.app)
         self._register_endpoints(self.app)
         self._add_exception_handlers(self.app)
+        # Replaces kserve's catch-all, which put the exception's text in the body. Starlette
+        # re-raises what reaches the catch-all, closing the connection after the answer; a
+        # ModelFailure is expected, so it gets the same answer and the connection stays open.
+        self.app.add_exception_handler(Exception, internal_error_handler)
+        self.app.add_exception_handler(ModelFailure, internal_error_handler)
 
 
 class VersionedDataPlane(DataPlane):
@@ -216,6 +222,15 @@ class VersionHeader:
             await send(message)
 
         await self.app(scope, receive, tag)
+
+
+async def internal_error_handler(request, error: Exception) -> JSONResponse:
+    """Any other failure: a 500 whose body says where to look, never the exception's text
+    (kserve's handler put it in the body); the log has the traceback, under an id both share."""
+    incident = uuid.uuid4().hex[:12]
+    logger.error("internal error %s on %s", incident, request.url.path, exc_info=error)
+    message = f"internal error {incident}; the server log has the details"
+    return JSONResponse(status_code=500, content={"error": message})
 
 
 async def overloaded_handler(_request, error: Overloaded) -> JSONResponse:

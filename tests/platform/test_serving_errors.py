@@ -20,6 +20,7 @@ from scipy.io import wavfile
 
 from model_code.data.synthetic import png_bytes, shape_image
 from model_code.factory import save_pretrained
+from model_code.items import parse_item
 from model_code.media import to_data_url
 
 pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
@@ -373,3 +374,30 @@ def test_random_malformed_bodies_never_give_5xx(client, route):
 
     check()
     works(client)
+
+
+def test_an_item_the_model_fails_on_fails_only_its_own_request(server, client, monkeypatch):
+    """The batch is retried item by item; the failing item's request gets a 500 whose body
+    holds no exception text, and the items batched with it still get their vectors."""
+    from sail.serving.model import ModelFailure
+
+    model = server.model._embedder().model
+    forward = model.forward
+
+    def failing_forward(inputs):
+        if "poison" in inputs.item_ids:
+            raise RuntimeError("secret detail 42")
+        return forward(inputs)
+
+    monkeypatch.setattr(model, "forward", failing_forward)
+    items = [
+        parse_item({"id": "fine", "title": "a cat"}),
+        parse_item({"id": "poison", "title": "x"}),
+    ]
+    results = server.model._run_batch((16, "Represent the item."), items)
+    assert results[0][0].shape == (16,) and isinstance(results[1], ModelFailure)
+    for route in ROUTES:
+        bad = client.post(ROUTES[route], json=body_for(route, [{"id": "poison", "title": "x"}]))
+        assert bad.status_code == 500 and "internal error" in message(bad)
+        assert "secret" not in bad.text and "RuntimeError" not in bad.text
+        works(client)
