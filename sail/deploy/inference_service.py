@@ -164,16 +164,23 @@ def render_inference_service(
             ),
         ],
         ports=[V1ContainerPort(container_port=PORT, protocol="TCP")],
-        readiness_probe=V1Probe(
+        # Loading the model (download, weights) may take minutes: the startup probe allows 5,
+        # and holds the other two back until the model is ready.
+        startup_probe=V1Probe(
             http_get=V1HTTPGetAction(path="/v2/health/ready", port=PORT),
-            initial_delay_seconds=10,
             period_seconds=10,
             failure_threshold=30,
         ),
+        readiness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path="/v2/health/ready", port=PORT),
+            period_seconds=10,
+            failure_threshold=3,
+        ),
+        # 503 once the batcher thread has stopped (`VersionedDataPlane.live`)
         liveness_probe=V1Probe(
             http_get=V1HTTPGetAction(path="/v2/health/live", port=PORT),
-            initial_delay_seconds=60,
             period_seconds=20,
+            failure_threshold=3,
         ),
         resources=_resources(resources),
     )

@@ -126,6 +126,13 @@ class MicroBatcher:
     def batching(self) -> bool:
         return self.max_batch_size > 1
 
+    @property
+    def alive(self) -> bool:
+        """False once the worker thread has stopped (closed, or killed by an error the worker
+        does not catch); True before it starts, as the first submit starts it."""
+        thread = self._thread
+        return not self._closed and (thread is None or thread.is_alive())
+
     def start(self) -> None:
         """Start the worker thread (submit starts it too)."""
         with self._lock:

@@ -86,7 +86,16 @@ class _LocalRESTServer(RESTServer):
 
 class VersionedDataPlane(DataPlane):
     """KServe's data plane, with the model's version in its v2 metadata (kserve 0.21 leaves
-    `versions` out)."""
+    `versions` out), and a liveness that fails once a model's batcher thread has stopped (the
+    process would still answer, but never embed again: the kubelet should restart it)."""
+
+    async def live(self) -> dict[str, str]:
+        for name, model in self.model_registry.get_models().items():
+            batcher = getattr(model, "batcher", None)
+            if batcher is not None and not batcher.alive:
+                logger.error("not live: the batcher of model %r has stopped", name)
+                return {"status": "batcher stopped"}
+        return await super().live()
 
     async def model_metadata(self, model_name: str) -> dict:
         metadata = await super().model_metadata(model_name)

@@ -53,6 +53,9 @@ def test_render_round_trips_through_the_kserve_model():
     assert {(e.name, e.value) for e in container.env} >= {("MODEL_VERSION", "7")}
     assert container.image == IMAGE
     assert container.readiness_probe.http_get.path == "/v2/health/ready"
+    assert container.startup_probe.http_get.path == "/v2/health/ready"
+    assert container.startup_probe.period_seconds * container.startup_probe.failure_threshold >= 300
+    assert container.liveness_probe.http_get.path == "/v2/health/live"
     assert container.resources.limits == DEFAULT_RESOURCES["limits"]
 
 

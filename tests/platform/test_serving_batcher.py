@@ -189,3 +189,18 @@ def test_bad_settings():
         MicroBatcher(Recorder(), max_wait_ms=-1)
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_queued_items=0)
+
+
+def test_alive_until_the_worker_thread_stops():
+    def dies(key, items):
+        raise SystemExit  # not an Exception: the worker thread ends
+
+    batcher = MicroBatcher(dies, max_batch_size=8, max_wait_ms=0)
+    assert batcher.alive  # not started yet: the first submit starts it
+    with pytest.raises(asyncio.TimeoutError):
+        run(asyncio.wait_for(batcher.submit("k", [1]), 1.0))
+    assert not batcher.alive
+    healthy = MicroBatcher(Recorder(), max_batch_size=8, max_wait_ms=0)
+    assert run(healthy.submit("k", [1])) == [2] and healthy.alive
+    healthy.close()
+    assert not healthy.alive

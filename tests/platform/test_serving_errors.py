@@ -401,3 +401,17 @@ def test_an_item_the_model_fails_on_fails_only_its_own_request(server, client, m
         assert bad.status_code == 500 and "internal error" in message(bad)
         assert "secret" not in bad.text and "RuntimeError" not in bad.text
         works(client)
+
+
+def test_liveness_fails_once_the_batcher_has_stopped(tiny, tmp_path):
+    from sail.serving.server import build_server
+
+    server = build_server(save_pretrained(*tiny, tmp_path / "model"), port=0).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert client.get("/v2/health/live").status_code == 200
+            server.model.batcher.close()
+            response = client.get("/v2/health/live")
+            assert response.status_code == 503 and "not live" in response.text
+    finally:
+        server.stop()
