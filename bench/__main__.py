@@ -22,8 +22,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from bench import SUITES
-from bench.machine import load_average, machine_info, now, usable_cores
+from bench.machine import cpu_model, load_average, machine_info, now, usable_cores
 from bench.report import PLOT, plot_serving, render
+from sail.tracking.runs import git_commit
 from sail.tracking.server import tracking_service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +83,7 @@ def measure(name: str, args: argparse.Namespace, threads: int) -> dict:
     seconds = round(time.perf_counter() - began, 1)
     logger.info("suite %s: %s in %.0f s", name, figures["status"], seconds)
     load = {"before": before, "after": load_average()}
-    machine = machine_info(threads)  # suites kept from an earlier run may come from another host
-    where = {"cpu": machine["cpu"], "git_commit": machine["git_commit"]}
+    where = {"cpu": cpu_model(), "git_commit": git_commit()}  # kept suites may be another host's
     return {"measured_at": now(), "seconds": seconds, "load_average": load, **where, **figures}
 
 

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from model_code.config import ConfigError
 from model_code.factory import save_pretrained
+from model_code.staging import staged
 from model_code.training.callbacks import MetricsJsonl, TrainingCallback
 from model_code.training.lr_schedule import warmup_cosine
 from model_code.training.stages import StageConfig
@@ -290,14 +291,8 @@ class Trainer:
     def export(self, path: Path) -> Path:
         """The trained model as a self-contained folder, plus the task heads beside it. Written
         beside `path` and renamed into place, so `path` never holds half a model."""
-        partial = path.with_name(f"{path.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        self._write_model(partial)
-        replaced = path.with_name(f"{path.name}.replaced")
-        if path.exists():
-            path.rename(replaced)
-        partial.rename(path)
-        shutil.rmtree(replaced, ignore_errors=True)
+        with staged(path) as partial:
+            self._write_model(partial)
         return path
 
     def _write_model(self, path: Path) -> None:
