@@ -15,8 +15,13 @@ Idempotent by construction (docs/feature-store.md):
 - A version's rows carry ONE `event_timestamp`, chosen at its first publish (now, and later than
   every earlier version's) and reused by every re-publish (from published.json, else from the
   version's existing Parquet). Re-publishing writes the same files with the same timestamps.
-- The version's online tables are recreated empty and filled from its files, so they hold
-  exactly this publish's rows, whatever an earlier publish of the version left.
+- The version's online tables hold exactly this publish's rows, whatever an earlier publish of
+  the version left: a version not online yet gets its tables recreated empty and filled from its
+  files; an online version's re-publish is written to staged files and tables and swapped in
+  whole (`sail.feature_store.online.replace_online`), so readers never see it half done.
+
+The embedding happens first; every change to the store then holds its lock
+(`sail.feature_store.lock`), so publishes, promotions and rollbacks take turns.
 """
 
 from __future__ import annotations
@@ -39,7 +44,14 @@ import torch
 from model_code.data.catalogue import CATALOGUES, movielens_items, openclipart_items
 from model_code.model import truncate
 from sail.feature_store.location import resolve_home, store_dir
-from sail.feature_store.online import bring_online
+from sail.feature_store.lock import store_lock
+from sail.feature_store.online import (
+    bring_online,
+    count_online,
+    phase,
+    replace_online,
+    staged_name,
+)
 from sail.feature_store.repo import (
     features_module,
     open_store,
@@ -54,7 +66,6 @@ logger = logging.getLogger(__name__)
 # must fit PostgreSQL's 63-character identifiers).
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
 VERSION_SPACING = timedelta(seconds=1)  # between versions' timestamps
-READ_BACK_CHUNK = 1000
 
 
 @dataclass
@@ -113,7 +124,8 @@ def publish(
     User-interest vectors need the MovieLens catalogue; without it no user rows are published.
     `limit` (quick runs, tests) keeps the first items of each catalogue (an int) or of the named
     ones (a mapping); users are then pooled over their published items only, and a user with
-    none is left out. One publish at a time per home. Re-publishing a version replaces its rows.
+    none is left out. One change to the store at a time (its lock). Re-publishing a version
+    replaces its rows; an online version's must keep its size and catalogues' views.
     """
     from model_code.embed import Embedder
     from model_code.paths import feature_cache_dir
@@ -125,8 +137,6 @@ def publish(
     embedder = Embedder.from_pretrained(Path(model_dir))
     embedder.model.cache_tower_features(feature_cache_dir())  # drawings the stages saw
     dim = embedder.model.config.check_dim(dim)
-    state = read_state(home)
-    timestamp = _event_timestamp(home, state, model_version)
 
     timings: dict[str, float] = {}
     mark = time.perf_counter()
@@ -142,8 +152,8 @@ def publish(
     tables = {
         "item_embedding": _item_embedding_table(ids, published, labels, titles, model_version)
     }
-    tables["item_semantic_id"] = _semantic_id_table(
-        home, ids, published, model_version, levels, codebook_size
+    codebooks, tables["item_semantic_id"] = _semantic_id_table(
+        ids, published, model_version, levels, codebook_size
     )
     lap("semantic_ids")
     if "movielens" in catalogues:
@@ -154,23 +164,29 @@ def publish(
         )
         lap("user_interest")
 
-    files = {
-        view: _write_parquet(home, view, model_version, table, timestamp)
-        for view, table in tables.items()
-    }
-    state["versions"][model_version] = _version_record(
-        state["versions"].get(model_version), dim, timestamp, catalogues, labels, tables
-    )
-    write_state(state, home)
-    lap("parquet")
-
     store = open_store(home)
-    bring_online(model_version, home, store=store)
-    lap("feast")
-    online_rows = {
-        view: _count_online(store, view, model_version, table) for view, table in tables.items()
-    }
-    lap("read_back")
+    with store_lock(store):
+        state = read_state(home)
+        previous = state["versions"].get(model_version)
+        live = bool(previous and previous.get("online"))
+        timestamp = _event_timestamp(home, state, model_version)
+        record = _version_record(previous, dim, timestamp, catalogues, labels, tables)
+        name = staged_name(model_version) if live else model_version
+        for view, table in tables.items():
+            _write_parquet(home, view, name, table, timestamp)
+        phase(name, "files written")
+        lap("parquet")
+        if live:
+            replace_online(model_version, record, home, store=store)
+        else:
+            state["versions"][model_version] = record
+            write_state(state, home)
+            phase(model_version, "recorded")
+            bring_online(model_version, home, store=store)
+        write_atomic(codebooks_path(home, model_version), codebooks)  # those of the online codes
+        lap("feast")
+        online_rows = count_online(store, home, record, model_version)
+        lap("read_back")
     return PublishReport(
         model_version=model_version,
         dim=dim,
@@ -178,7 +194,7 @@ def publish(
         catalogues={name: labels.count(name) for name in catalogues},
         rows={view: table.num_rows for view, table in tables.items()},
         online_rows=online_rows,
-        files=files,
+        files={view: _parquet_path(home, view, model_version) for view in tables},
         seconds=round(time.perf_counter() - started, 3),
         timings=timings,
     )
@@ -283,16 +299,16 @@ def _item_embedding_table(ids, vectors, labels, titles, model_version) -> pa.Tab
     )
 
 
-def _semantic_id_table(home, ids, vectors, model_version, levels, codebook_size) -> pa.Table:
-    """Codes of residual k-means codebooks fitted on the published vectors (codebooks saved)."""
+def _semantic_id_table(ids, vectors, model_version, levels, codebook_size):
+    """Codes of residual k-means codebooks fitted on the published vectors, and the codebooks
+    in `ResidualCodebooks.save`'s layout (bytes, written with the version's files)."""
     from model_code.semantic_ids import encode, fit_residual_kmeans
 
     codebooks = fit_residual_kmeans(vectors, levels=levels, codebook_size=codebook_size)
     codes = encode(codebooks, vectors)
-    buffer = io.BytesIO()  # the layout of ResidualCodebooks.save, written atomically
+    buffer = io.BytesIO()
     np.savez(buffer, **{f"level_{i}": c for i, c in enumerate(codebooks.codebooks)})
-    write_atomic(codebooks_path(home, model_version), buffer.getvalue())
-    return pa.table(
+    return buffer.getvalue(), pa.table(
         {
             "item_id": pa.array(ids, pa.string()),
             "codes": _vector_column(codes, pa.int64()),
@@ -375,22 +391,3 @@ def _version_record(previous, dim, timestamp, catalogues, labels, tables) -> dic
         "first_published": (previous or {}).get("first_published", now),
         "last_published": now,
     }
-
-
-def _entity_column(view: str) -> str:
-    return "user_id" if view == "user_interest" else "item_id"
-
-
-def _count_online(store, view: str, model_version: str, table: pa.Table) -> int:
-    """How many of the version's published entities its online view returns (read back)."""
-    key = _entity_column(view)
-    name = features_module().view_name(view, model_version)
-    ids = table.column(key).to_pylist()
-    found = 0
-    for start in range(0, len(ids), READ_BACK_CHUNK):
-        rows = [{key: value} for value in ids[start : start + READ_BACK_CHUNK]]
-        values = store.get_online_features(
-            features=[f"{name}:model_version"], entity_rows=rows
-        ).to_dict()["model_version"]
-        found += sum(value is not None for value in values)
-    return found

@@ -172,6 +172,147 @@ def test_republish_same_version_leaves_the_same_online_rows(published, model_dir
     assert after == before  # same keys, same serialized values, same timestamps
 
 
+@pytest.fixture(scope="module")
+def other_model_dir(tiny, tmp_path_factory):
+    """The tiny model with every weight nudged: other vectors, same size and views."""
+    import copy
+
+    import torch
+
+    model, processor = tiny
+    other = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return save_pretrained(other, processor, tmp_path_factory.mktemp("tiny-other"))
+
+
+def _which_rows(home, store, old, new) -> list[str]:
+    """What one read of a few items, and one of a few users, saw: each 'old', 'new', 'empty' or
+    'mixed' (one read is one view's table, read in one statement)."""
+    from sail.feature_store.query import online_features
+
+    seen = []
+    for kind, ids in (("items", list(old["items"])), ("users", list(old["users"]))):
+        argument = "item_ids" if kind == "items" else "user_ids"
+        frame = online_features(**{argument: ids}, home=home, store=store)
+        rows = set()
+        for key, vector in zip(frame.iloc[:, 0], frame["embedding"], strict=True):
+            if vector is None:
+                rows.add("empty")
+            elif np.array_equal(vector, old[kind][key]):
+                rows.add("old")
+            elif np.array_equal(vector, new[kind][key]):
+                rows.add("new")
+            else:
+                rows.add("other")
+        seen.append(rows.pop() if len(rows) == 1 else "mixed")
+    return seen
+
+
+def _vectors(report, items, users) -> dict:
+    frames = {
+        kind: pd.read_parquet(report.files[view]).set_index(key)["embedding"]
+        for kind, view, key in (
+            ("items", "item_embedding", "item_id"),
+            ("users", "user_interest", "user_id"),
+        )
+    }
+    return {
+        "items": {key: frames["items"][key] for key in items},
+        "users": {key: frames["users"][key] for key in users},
+    }
+
+
+def test_an_online_versions_republish_is_never_seen_half_done(
+    published, model_dir, other_model_dir
+):
+    """A reader polling v1 while v1 is re-published by another model sees the old rows, then
+    the new ones: never an empty table, never a mix of the two. Fails on a publish that drops
+    and refills the live tables."""
+    import threading
+
+    from sail.feature_store.publish import publish
+    from sail.feature_store.repo import open_store
+
+    home, first = published
+    items, users = ["50", "1", "400"], ["1", "2"]
+    old = _vectors(first, items, users)
+    replaced = publish(other_model_dir, "v1", dim=DIM, batch_size=64, home=home, limit=LIMIT)
+    new = _vectors(replaced, items, users)
+    assert not np.array_equal(old["items"]["50"], new["items"]["50"])
+    old, new = new, old  # now going back to the first model's rows, watched
+    seen: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        store = open_store(home)
+        while not done.is_set():
+            try:
+                seen.extend(_which_rows(home, store, old, new))
+            except Exception as error:  # a table dropped under the reader
+                seen.append(f"error: {type(error).__name__}")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        again = publish(model_dir, "v1", dim=DIM, batch_size=64, home=home, limit=LIMIT)
+    finally:
+        done.set()
+        reader.join()
+    seen.extend(_which_rows(home, open_store(home), old, new))
+    assert again.online_rows == again.rows
+    assert set(seen) <= {"old", "new"}, f"reads saw {sorted(set(seen))}"
+    assert seen[0] == "old" and seen[-1] == "new" and len(seen) > 5
+    tables = online_tables(home)
+    assert not any("__next" in table for table in tables)  # the staged tables were swapped in
+    staged = list((home / "feature_store" / "offline").rglob("*__next*"))
+    assert staged == []
+
+
+def test_an_online_versions_republish_must_keep_its_size(published, model_dir):
+    from sail.feature_store.publish import publish
+
+    home, _ = published
+    before = online_rows(home)
+    with pytest.raises(ValueError, match="v1 is online with size 32 .* a re-publish must keep"):
+        publish(model_dir, "v1", dim=16, home=home, limit=LIMIT)
+    assert online_rows(home) == before
+
+
+def test_the_store_lock_is_one_at_a_time_and_a_dead_holder_loses_it(published):
+    """A second holder waits, then gets StoreBusy naming the first; once the first holder's
+    connection is gone (its process died), the lock is free at once."""
+    import threading
+
+    from sail.feature_store.lock import StoreBusy, lock_key, store_lock
+    from sail.feature_store.online_tables import connect
+    from sail.feature_store.repo import open_store
+
+    home, _ = published
+    store = open_store(home)
+    holder = connect(store)
+    holder.execute("SET application_name = 'crashed publish'")
+    holder.execute("SELECT pg_advisory_lock(%s)", [lock_key(store.config.project)])
+    errors = []
+
+    def take() -> None:  # another thread: not the holder of this process's lock
+        try:
+            with store_lock(store, timeout_s=1):
+                pass
+        except StoreBusy as error:
+            errors.append(str(error))
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "'crashed publish'" in errors[0] and "waited 1 s" in errors[0]
+    holder.close()  # what the server sees when the holding process is killed
+    with store_lock(store, timeout_s=5), store_lock(store, timeout_s=0):  # reentrant
+        pass
+
+
 def test_similar_agrees_with_brute_force_cosine(published):
     from sail.feature_store.query import similar
 
