@@ -9,6 +9,10 @@
 --max-items          most items per request (default 256)
 --allow-local-paths  let items name files on the server (default: data: URLs only)
 --max-queued-items   most items waiting for the model; more get 503 (default 1024)
+--max-queued-cost    most cost units waiting for the model (an image costs its pixels, text its
+                     characters; see sail.serving.cost); more get 503 (default 32,000,000)
+--deadline-s         seconds a request may wait for its vectors; then 504, and its items not yet
+                     run are dropped (default 30)
 --device             torch device (default cpu)
 --model-version      the registered version served, reported in the v2 metadata (default:
                      $MODEL_VERSION, else the version a models:/NAME/VERSION URI pins)
@@ -35,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-items", type=int, default=256)
     parser.add_argument("--allow-local-paths", action="store_true")
     parser.add_argument("--max-queued-items", type=int, default=1024)
+    parser.add_argument("--max-queued-cost", type=int, default=32_000_000)
+    parser.add_argument("--deadline-s", type=float, default=30.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model-name", default="sail-embedding")
     parser.add_argument("--model-version", default=os.environ.get("MODEL_VERSION") or None)
@@ -55,7 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms,
         limits=Limits(
-            args.max_request_bytes, args.max_items, args.allow_local_paths, args.max_queued_items
+            max_request_bytes=args.max_request_bytes,
+            max_items=args.max_items,
+            allow_local_paths=args.allow_local_paths,
+            max_queued_items=args.max_queued_items,
+            max_queued_cost=args.max_queued_cost,
+            deadline_s=args.deadline_s,
         ),
         device=args.device,
         model_name=args.model_name,

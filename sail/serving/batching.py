@@ -14,9 +14,14 @@
   merged without waiting. A request larger than `max_batch_size` is split into several batches.
 - `max_batch_size=1` switches batching off (one item per forward pass, never merged);
   `max_wait_ms=0` merges only what is already queued. Both are for benchmarks.
-- `max_queued_items` bounds the items waiting for the model (submitted, not yet answered): a
-  request that would go past it raises Overloaded at once (the server answers 503), unless nothing
-  is waiting. None: unbounded.
+- `max_queued_items` bounds the items waiting for the model (submitted, not yet answered), and
+  `max_queued_cost` the sum of their `cost(item)` (default: 1 each; the server weighs items by
+  what they decode to, `sail.serving.cost`): a request that would go past either raises
+  Overloaded at once (the server answers 503), unless nothing is waiting. None: unbounded.
+- `submit(..., timeout_s=...)` gives the request a deadline: past it, the request raises
+  DeadlineExceeded (the server answers 504) and the worker skips its items that have not run yet,
+  as it skips those of a cancelled request (`stats.skipped_items` counts them); a batch already
+  running is not interrupted.
 - Results are handed back with `loop.call_soon_threadsafe`, so the event loop never blocks on the
   model. `stats` counts requests, items and forward passes; `close()` stops the worker.
 """
@@ -46,6 +51,10 @@ class Overloaded(RuntimeError):
     """Too many items are waiting for the model; the client should retry later."""
 
 
+class DeadlineExceeded(RuntimeError):
+    """The request was not answered before its deadline; the client may retry later."""
+
+
 class ItemFailed(Exception):
     """One item of a request failed: `index` is its position in the request, `error` the cause."""
 
@@ -58,13 +67,15 @@ class ItemFailed(Exception):
 @dataclass
 class BatcherStats:
     """Counters since the batcher was made: requests submitted, items, forward passes (`run`
-    calls) and the sizes of those batches."""
+    calls), the sizes of those batches, and the items skipped unrun as their request had gone
+    (its deadline passed, or its caller cancelled)."""
 
     requests: int = 0
     items: int = 0
     forward_passes: int = 0
     largest_batch: int = 0
     batch_sizes: list[int] = field(default_factory=list)
+    skipped_items: int = 0
 
     def snapshot(self) -> BatcherStats:
         return BatcherStats(
@@ -73,6 +84,7 @@ class BatcherStats:
             self.forward_passes,
             self.largest_batch,
             list(self.batch_sizes),
+            self.skipped_items,
         )
 
 
@@ -82,6 +94,11 @@ class _Job:
     items: list[Any]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    deadline: float | None = None
+
+    def expired(self, now: float) -> bool:
+        """Its caller has gone, or its deadline (time.monotonic) has passed."""
+        return self.future.cancelled() or (self.deadline is not None and now >= self.deadline)
 
 
 _STOP = object()
@@ -98,11 +115,14 @@ class MicroBatcher:
         name: str = "sail-batcher",
         on_batch: Callable[[int], None] | None = None,
         max_queued_items: int | None = None,
+        max_queued_cost: int | None = None,
+        cost: Callable[[Any], int] | None = None,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
-        if max_queued_items is not None and max_queued_items < 1:
-            raise ValueError("max_queued_items must be at least 1 (or None)")
+        for bound in (max_queued_items, max_queued_cost):
+            if bound is not None and bound < 1:
+                raise ValueError("the queue bounds must be at least 1 (or None)")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must be 0 or more")
         self.run = run
@@ -111,7 +131,10 @@ class MicroBatcher:
         self.name = name
         self.on_batch = on_batch
         self.max_queued_items = max_queued_items
+        self.max_queued_cost = max_queued_cost
+        self.cost = cost or _one
         self.waiting_items = 0
+        self.waiting_cost = 0
         self.stats = BatcherStats()
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
@@ -152,47 +175,67 @@ class MicroBatcher:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    async def submit(self, key: Hashable, items: Sequence[Any]) -> list[Any]:
+    async def submit(
+        self, key: Hashable, items: Sequence[Any], timeout_s: float | None = None
+    ) -> list[Any]:
         """Run `items` under `key`; returns their results in order, or raises ItemFailed for the
-        first item whose result is an exception."""
+        first item whose result is an exception, Overloaded when too much is waiting, and
+        DeadlineExceeded when `timeout_s` passes first."""
         items = list(items)
         if not items:
             return []
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self.start()
+        cost = sum(self.cost(item) for item in items)
         loop = asyncio.get_running_loop()
         chunks = [
             items[start : start + self.max_batch_size]
             for start in range(0, len(items), self.max_batch_size)
         ]
-        jobs = [_Job(key, chunk, loop.create_future(), loop) for chunk in chunks]
+        jobs = [_Job(key, chunk, loop.create_future(), loop, deadline) for chunk in chunks]
         with self._lock:
             if self._closed:
                 raise BatcherClosed("the server is shutting down")
-            limit = self.max_queued_items
-            if limit is not None and self.waiting_items and self.waiting_items + len(items) > limit:
-                raise Overloaded(
-                    f"{self.waiting_items} items are waiting for the model and this request adds "
-                    f"{len(items)}; at most {limit} may wait: retry later"
-                )
+            self._check_room(len(items), cost)
             self.waiting_items += len(items)
+            self.waiting_cost += cost
             self.stats.requests += 1
             self.stats.items += len(items)
             for job in jobs:
                 self._queue.put(job)
         try:
-            parts = await asyncio.gather(*(job.future for job in jobs))
-        except BaseException:
-            for job in jobs:
-                job.future.cancel()
-            raise
+            parts = await asyncio.wait_for(asyncio.gather(*(job.future for job in jobs)), timeout_s)
+        except (TimeoutError, DeadlineExceeded):
+            raise DeadlineExceeded(
+                f"not answered within the request deadline of {timeout_s:g} s: retry later"
+            ) from None
         finally:
+            for job in jobs:
+                job.future.cancel()  # a no-op for the jobs that ran
             with self._lock:
                 self.waiting_items -= len(items)
+                self.waiting_cost -= cost
         results = [result for part in parts for result in part]
         for index, result in enumerate(results):
             if isinstance(result, BaseException):
                 raise ItemFailed(index, result) from result
         return results
+
+    def _check_room(self, items: int, cost: int) -> None:
+        """Raise Overloaded if the request would take the waiting work past a bound (with the
+        lock held); a request arriving when nothing waits always has room."""
+        if not self.waiting_items:
+            return
+        if self.max_queued_items is not None and self.waiting_items + items > self.max_queued_items:
+            raise Overloaded(
+                f"{self.waiting_items} items are waiting for the model and this request adds "
+                f"{items}; at most {self.max_queued_items} may wait: retry later"
+            )
+        if self.max_queued_cost is not None and self.waiting_cost + cost > self.max_queued_cost:
+            raise Overloaded(
+                f"work of {self.waiting_cost:,} cost units is waiting for the model and this "
+                f"request adds {cost:,}; at most {self.max_queued_cost:,} may wait: retry later"
+            )
 
     # --- worker thread -------------------------------------------------------------------
 
@@ -227,16 +270,29 @@ class MicroBatcher:
                 break
             if job is _STOP:
                 return pending, True
-            pending.append(job)
-            total += len(job.items)
+            if self._skip_expired([job]):
+                pending.append(job)
+                total += len(job.items)
         return pending, False
+
+    def _skip_expired(self, jobs: list[_Job]) -> list[_Job]:
+        """The jobs still wanted; the others are resolved with DeadlineExceeded, unrun (a
+        cancelled caller ignores it)."""
+        now = time.monotonic()
+        wanted, gone = [], []
+        for job in jobs:
+            (gone if job.expired(now) else wanted).append(job)
+        if gone:
+            with self._lock:
+                self.stats.skipped_items += sum(len(job.items) for job in gone)
+            for job in gone:
+                _resolve(job, error=DeadlineExceeded("the request's deadline passed"))
+        return wanted
 
     def _pack(self, jobs: list[_Job]) -> list[list[_Job]]:
         """Group jobs by key, in arrival order, into batches of at most max_batch_size items."""
         groups: dict[Hashable, list[list[_Job]]] = {}
         for job in jobs:
-            if job.future.cancelled():
-                continue
             batches = groups.setdefault(job.key, [[]])
             current = batches[-1]
             if (
@@ -248,6 +304,9 @@ class MicroBatcher:
         return [batch for batches in groups.values() for batch in batches if batch]
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        batch = self._skip_expired(batch)
+        if not batch:
+            return
         items = [item for job in batch for item in job.items]
         with self._lock:
             self.stats.forward_passes += 1
@@ -280,6 +339,10 @@ class MicroBatcher:
                 return
             if job is not _STOP:
                 _resolve(job, error=BatcherClosed("the server is shutting down"))
+
+
+def _one(_item: Any) -> int:
+    return 1
 
 
 def _resolve(job: _Job, result: Any = None, error: BaseException | None = None) -> None:

@@ -31,7 +31,6 @@ Vectors are float32 unit vectors, equal to `Embedder.embed` for the same items.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -52,25 +51,15 @@ from model_code.factory import CONFIG_FILE
 from model_code.items import Item, ItemError
 from model_code.model import truncate
 from sail.serving.batching import ItemFailed, MicroBatcher
-from sail.serving.limits import (
-    Limits,
-    RequestError,
-    check_dim,
-    check_instruction,
-    check_keys,
-    check_side,
-    item_error,
-    parse_items,
-    parse_json_string,
-)
+from sail.serving.cost import item_cost
+from sail.serving.limits import Limits, RequestError, item_error
 from sail.serving.metrics import BATCH_SIZE, FORWARD_SECONDS, ITEMS
+from sail.serving.schema import Checks, V1Request, V2Request, json_body, parse, parse_json_string
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sail-embedding"
 DEFAULT_MODEL_URI = "models:/sail-embedding@champion"
-V1_PARAMETERS = ("dim", "side", "instruction")
-V2_PARAMETERS = ("dim", "side", "instruction", "binary_data_output")
 V2_INPUT = "items"
 V2_OUTPUT = "embeddings"
 MAX_INSTRUCTION_TOKENS = 64
@@ -174,6 +163,8 @@ class SailEmbeddingModel(Model):
                 name=f"{self.name}-batcher",
                 on_batch=BATCH_SIZE.observe,
                 max_queued_items=self.limits.max_queued_items,
+                max_queued_cost=self.limits.max_queued_cost,
+                cost=item_cost,
             )
             self.batcher.start()
         self.ready = True
@@ -192,6 +183,11 @@ class SailEmbeddingModel(Model):
     def full_dim(self) -> int:
         return self._embedder().model.config.embed_dim
 
+    @property
+    def checks(self) -> Checks:
+        """What the request schema checks against: the limits and the model's sizes."""
+        return Checks(self.limits, self.dims)
+
     def _embedder(self) -> Embedder:
         if self.embedder is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
@@ -208,12 +204,13 @@ class SailEmbeddingModel(Model):
         field: str = "instances",
         route: str = "python",
     ) -> Embeddings:
-        """Embed validated items through the batcher; an item that cannot be decoded raises a
-        RequestError naming `field[index]` and the item's field."""
+        """Embed validated items (`sail.serving.schema`) through the batcher, within the
+        request deadline (`Limits.deadline_s`, else DeadlineExceeded); an item that cannot be
+        decoded raises a RequestError naming `field[index]` and the item's field."""
         embedder = self._embedder()
         if self.batcher is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
-        dim = embedder.model.config.check_dim(check_dim(dim, self.dims))
+        dim = embedder.model.config.check_dim(dim)
         if instruction is not None:
             tokens = len(embedder.processor.tokenizer(instruction)["input_ids"])
             if tokens > MAX_INSTRUCTION_TOKENS:
@@ -221,9 +218,11 @@ class SailEmbeddingModel(Model):
                     f"the instruction has {tokens} tokens; at most {MAX_INSTRUCTION_TOKENS}",
                     "instruction",
                 )
-        instruction = instruction or embedder.processor.instruction(check_side(side))
+        instruction = instruction or embedder.processor.instruction(side)
         try:
-            results = await self.batcher.submit((dim, instruction), items)
+            results = await self.batcher.submit(
+                (dim, instruction), items, timeout_s=self.limits.deadline_s
+            )
         except ItemFailed as failure:
             error = failure.error
             if isinstance(error, ModelFailure):
@@ -318,50 +317,40 @@ class SailEmbeddingModel(Model):
         if isinstance(payload, bytes | bytearray):
             # kserve passes the raw body on when the Content-Type is not exactly
             # application/json (e.g. with "; charset=utf-8"): read it as JSON all the same.
-            payload = _json_body(bytes(payload))
-        if not isinstance(payload, dict):
-            raise RequestError(
-                'the v1 body must be a JSON object {"instances": [...], "parameters": {...}}'
-            )
-        check_keys(payload, ("instances", "parameters"), "request")
-        if "instances" not in payload:
-            raise RequestError("missing `instances`: a list of items or strings", "instances")
-        parameters = _parameters(payload.get("parameters"), V1_PARAMETERS)
-        items = parse_items(payload["instances"], self.limits, "instances")
+            payload = json_body(bytes(payload))
+        request = parse(V1Request, payload, self.checks)
+        parameters = request.parameters
         result = await self.embed(
-            items,
-            dim=parameters.get("dim"),
-            side=check_side(parameters.get("side"), "parameters.side"),
-            instruction=check_instruction(parameters.get("instruction")),
+            request.to_items(),
+            dim=parameters.dim,
+            side=parameters.side,
+            instruction=parameters.instruction,
             field="instances",
             route="v1",
         )
         return {"predictions": result.vectors.tolist()}
 
-    async def _predict_v2(self, request: InferRequest) -> InferResponse:
-        parameters = _parameters(request.parameters, V2_PARAMETERS)
-        binary = parameters.get("binary_data_output", False)
-        if not isinstance(binary, bool):
-            raise RequestError("`binary_data_output` must be true or false", "binary_data_output")
-        names = [infer_input.name for infer_input in request.inputs]
+    async def _predict_v2(self, infer: InferRequest) -> InferResponse:
+        names = [infer_input.name for infer_input in infer.inputs]
         if names != [V2_INPUT]:
             raise RequestError(
                 f"a v2 request needs exactly one BYTES input named {V2_INPUT!r}; got {names}",
                 "inputs",
             )
-        for output in request.request_outputs or []:
+        for output in infer.request_outputs or []:
             if output.name != V2_OUTPUT:
                 raise RequestError(
                     f"unknown output {output.name!r}; this model returns {V2_OUTPUT!r}", "outputs"
                 )
-        values = _bytes_values(request.inputs[0])
+        values = _bytes_values(infer.inputs[0])
         raw = [parse_json_string(value, i, V2_INPUT) for i, value in enumerate(values)]
-        items = parse_items(raw, self.limits, V2_INPUT)
+        request = parse(V2Request, {"parameters": infer.parameters, V2_INPUT: raw}, self.checks)
+        parameters = request.parameters
         result = await self.embed(
-            items,
-            dim=parameters.get("dim"),
-            side=check_side(parameters.get("side"), "parameters.side"),
-            instruction=check_instruction(parameters.get("instruction")),
+            request.to_items(),
+            dim=parameters.dim,
+            side=parameters.side,
+            instruction=parameters.instruction,
             field=V2_INPUT,
             route="v2",
         )
@@ -369,11 +358,11 @@ class SailEmbeddingModel(Model):
             name=V2_OUTPUT, shape=list(result.vectors.shape), datatype="FP32", data=result.vectors
         )
         return InferResponse(
-            response_id=request.id or uuid.uuid4().hex,
+            response_id=infer.id or uuid.uuid4().hex,
             model_name=self.name,
             infer_outputs=[output],
-            use_binary_outputs=binary,
-            requested_outputs=request.request_outputs,
+            use_binary_outputs=parameters.binary_data_output,
+            requested_outputs=infer.request_outputs,
         )
 
     def get_input_types(self) -> list[dict]:
@@ -381,24 +370,6 @@ class SailEmbeddingModel(Model):
 
     def get_output_types(self) -> list[dict]:
         return [{"name": V2_OUTPUT, "datatype": "FP32", "shape": [-1, self.full_dim]}]
-
-
-def _json_body(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(
-            f"the request body is not valid JSON ({error}); send Content-Type: application/json"
-        ) from None
-
-
-def _parameters(parameters: Any, known: Sequence[str]) -> dict:
-    if parameters is None:
-        return {}
-    if not isinstance(parameters, dict):
-        raise RequestError("`parameters` must be a JSON object", "parameters")
-    check_keys(parameters, known, "parameters")
-    return parameters
 
 
 def _bytes_values(infer_input) -> list[Any]:

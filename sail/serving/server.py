@@ -19,8 +19,10 @@ context manager (start/stop).
 Routes: `POST /v1/models/sail-embedding:predict`, `POST /v2/models/sail-embedding/infer`,
 `POST /openai/v1/embeddings`, `GET /v2/health/live`, `GET /v2/health/ready`,
 `GET /v2/models/sail-embedding` (metadata, with the served version in `versions` when known),
-`GET /metrics` (Prometheus). No gRPC server. When more than `Limits.max_queued_items` items would
-wait for the model, every route answers 503 with Retry-After.
+`GET /metrics` (Prometheus). No gRPC server. Request bodies are checked by `sail.serving.schema`.
+When more than `Limits.max_queued_items` items, or `Limits.max_queued_cost` cost units, would wait
+for the model, every route answers 503 with Retry-After; a request not answered within
+`Limits.deadline_s` gets a 504 with Retry-After, and its items not yet run are dropped.
 
 How the host is bound: kserve 0.21's `RESTServer` hard-codes `uvicorn.Config(host="0.0.0.0")`
 and registers its routes on the module-global app `kserve.model_server:app`; `ModelServer` has no
@@ -40,6 +42,7 @@ import uuid
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kserve.model_repository import ModelRepository
 from kserve.protocol.dataplane import DataPlane
@@ -47,11 +50,11 @@ from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
 from model_code.embed import Embedder
-from sail.serving.batching import MicroBatcher, Overloaded
+from sail.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
 from sail.serving.limits import BodySizeLimit, Limits
 from sail.serving.metrics import RequestMetrics
 from sail.serving.model import DEFAULT_MODEL_URI, MODEL_NAME, ModelFailure, SailEmbeddingModel
-from sail.serving.openai import RETRY_AFTER, build_openai_router, install_openai_errors
+from sail.serving.openai import RETRY_AFTER, build_openai_router
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +129,9 @@ class SailServer:
             redoc_url=None,
         )
         self.app.include_router(build_openai_router(model))
-        install_openai_errors(self.app)
-        self.app.add_exception_handler(Overloaded, overloaded_handler)
+        self.app.add_exception_handler(RequestValidationError, validation_error_handler)
+        self.app.add_exception_handler(Overloaded, retry_later_handler)
+        self.app.add_exception_handler(DeadlineExceeded, retry_later_handler)
         self.app.add_middleware(BodySizeLimit, max_bytes=model.limits.max_request_bytes)
         self.app.add_middleware(RequestMetrics)  # outside the size limit: counts 413s too
         self.app.add_middleware(VersionHeader, model=model)  # outermost: on every response
@@ -242,9 +246,22 @@ async def internal_error_handler(request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"error": message})
 
 
-async def overloaded_handler(_request, error: Overloaded) -> JSONResponse:
-    """v1 and v2: too many items waiting for the model is a 503 the client may retry."""
-    return JSONResponse(status_code=503, content={"error": str(error)}, headers=RETRY_AFTER)
+async def retry_later_handler(_request, error: Overloaded | DeadlineExceeded) -> JSONResponse:
+    """v1 and v2: too much work waiting for the model is a 503, a request past its deadline a
+    504; the client may retry either after a second."""
+    status = 504 if isinstance(error, DeadlineExceeded) else 503
+    return JSONResponse(status_code=status, content={"error": str(error)}, headers=RETRY_AFTER)
+
+
+async def validation_error_handler(_request, error: RequestValidationError) -> JSONResponse:
+    """A body kserve's routes refuse (v2 infer's own model): FastAPI's 422 `{"detail": [{"type",
+    "loc", "msg"}]}`, without FastAPI's echo of the input (which fails to encode, as a 500, when
+    the body held NaN or Infinity)."""
+    detail = [
+        {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+        for e in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
 def build_server(

@@ -362,3 +362,6 @@ def test_command_line_arguments():
     assert (args.model_uri, args.port, args.max_batch_size) == ("/m", 9000, 1)
     assert args.host is None and args.max_wait_ms == 5.0 and not args.allow_local_paths
     assert parse_args([]).model_uri == "models:/sail-embedding@champion"
+    args = parse_args(["--deadline-s", "2.5", "--max-queued-cost", "1000"])
+    assert (args.deadline_s, args.max_queued_cost) == (2.5, 1000)
+    assert (parse_args([]).deadline_s, parse_args([]).max_queued_cost) == (30.0, 32_000_000)

@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from sail.serving.batching import BatcherClosed, ItemFailed, MicroBatcher, Overloaded
+from sail.serving.batching import (
+    BatcherClosed,
+    DeadlineExceeded,
+    ItemFailed,
+    MicroBatcher,
+    Overloaded,
+)
 
 
 class Recorder:
@@ -189,6 +195,8 @@ def test_bad_settings():
         MicroBatcher(Recorder(), max_wait_ms=-1)
     with pytest.raises(ValueError):
         MicroBatcher(Recorder(), max_queued_items=0)
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), max_queued_cost=0)
 
 
 def test_alive_until_the_worker_thread_stops():
@@ -204,3 +212,55 @@ def test_alive_until_the_worker_thread_stops():
     assert run(healthy.submit("k", [1])) == [2] and healthy.alive
     healthy.close()
     assert not healthy.alive
+
+
+def test_the_queue_bound_weighs_items_by_their_cost():
+    gate = Gate()
+    batcher = MicroBatcher(gate, max_batch_size=4, max_wait_ms=0, max_queued_cost=100, cost=abs)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", [60]))
+        while batcher.waiting_cost < 60:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded, match="60 cost units.*adds 50.*at most 100"):
+            await batcher.submit("k", [50])  # one item, far under any item bound
+        second = asyncio.ensure_future(batcher.submit("k", [10, 30]))  # 60 + 40 fits
+        await asyncio.sleep(0.05)
+        gate.open.set()
+        return await first, await second
+
+    assert run(main()) == ([120], [20, 60])
+    assert (batcher.waiting_items, batcher.waiting_cost) == (0, 0)
+    assert run(batcher.submit("k", [500])) == [1000]  # alone: runs, whatever it costs
+    batcher.close()
+
+
+def test_a_request_past_its_deadline_fails_and_its_queued_items_never_run():
+    started, recorder = threading.Event(), Recorder()
+    gate = Gate()
+
+    def held(key, items):
+        started.set()
+        gate(key, items)
+        return recorder(key, items)
+
+    batcher = MicroBatcher(held, max_batch_size=4, max_wait_ms=0)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", [1]))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        began = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="deadline of 0.2 s"):
+            await batcher.submit("k", [7, 8, 9, 10, 11], timeout_s=0.2)
+        waited = time.monotonic() - began
+        gate.open.set()
+        return await first, waited
+
+    result, waited = run(main())
+    assert result == [2] and 0.2 <= waited < 2
+    assert run(batcher.submit("k", [3], timeout_s=5)) == [6]  # the worker carries on
+    batcher.close()
+    assert [items for _, items in recorder.batches] == [[1], [3]]
+    assert batcher.stats.skipped_items == 5
+    assert batcher.waiting_items == 0

@@ -4,6 +4,7 @@ server keeps serving (including a property test with random malformed bodies).""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import threading
@@ -289,6 +290,87 @@ def test_a_full_queue_answers_503_on_every_route(server, client):
     finally:
         gate.set()
         batcher.run, batcher.max_queued_items = run_batch, limit
+    works(client)
+
+
+def _hold(batcher):
+    """Replace the batcher's run with one that records each batch's titles and waits for the
+    returned gate; returns (gate, batches, restore)."""
+    run_batch, gate, batches = batcher.run, threading.Event(), []
+
+    def held(key, items):
+        batches.append([item.title for item in items])
+        gate.wait(30)
+        return run_batch(key, items)
+
+    batcher.run = held
+
+    def restore():
+        gate.set()
+        batcher.run = run_batch
+
+    return gate, batches, restore
+
+
+def test_work_that_would_cost_too_much_is_shed_with_503(server, client):
+    """The queue bound weighs an item by what it decodes to: a 2000 x 2000 PNG of a few KB
+    costs 4,000,000 units and is shed while work waits; a short text still queues."""
+    batcher = server.batcher
+    gate, batches, restore = _hold(batcher)
+    budget = batcher.max_queued_cost
+    batcher.max_queued_cost = 1_000_000
+    big = Image.new("RGB", (2000, 2000), "white")
+    image = {"id": "big", "image": to_data_url(png_bytes(big), "image/png")}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.post, server.url + OPENAI, json=body_for("openai", ["a"]))
+            while batcher.waiting_items < 1:
+                time.sleep(0.01)
+            for route, path in ROUTES.items():
+                response = client.post(path, json=body_for(route, [image]))
+                assert response.status_code == 503, (route, response.text)
+                assert response.headers["retry-after"] == "1"
+                assert "cost units" in message(response) and "retry later" in message(response)
+            small = pool.submit(httpx.post, server.url + V1, json=body_for("v1", ["fits"]))
+            while batcher.waiting_items < 2:
+                time.sleep(0.01)
+            gate.set()
+            assert first.result().status_code == small.result().status_code == 200
+        assert ["big"] not in batches and None not in [t for b in batches for t in b]
+    finally:
+        restore()
+        batcher.max_queued_cost = budget
+    works(client)
+
+
+def test_a_request_past_its_deadline_gets_504_and_its_items_never_run(server, client):
+    batcher, limits = server.batcher, server.model.limits
+    gate, batches, restore = _hold(batcher)
+    server.model.limits = dataclasses.replace(limits, deadline_s=0.5)
+    skipped = batcher.stats.skipped_items
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(httpx.post, server.url + OPENAI, json=body_for("openai", ["held"]))
+            while not batches:
+                time.sleep(0.01)
+            late = {
+                route: pool.submit(httpx.post, server.url + path, json=body_for(route, [route]))
+                for route, path in ROUTES.items()
+            }
+            responses = [first.result(), *(future.result() for future in late.values())]
+        for response in responses:
+            assert response.status_code == 504, response.text
+            assert response.headers["retry-after"] == "1"
+            assert "deadline of 0.5 s" in message(response)
+        gate.set()
+        deadline = time.monotonic() + 10
+        while batcher.stats.skipped_items < skipped + 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batcher.stats.skipped_items == skipped + 3
+        assert batches == [["held"]]  # the late requests' items never reached the model
+    finally:
+        restore()
+        server.model.limits = limits
     works(client)
 
 
