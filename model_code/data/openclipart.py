@@ -24,7 +24,9 @@ from tqdm import tqdm
 
 from model_code.data.storage import (
     MissingSourceData,
+    fingerprint_files,
     not_prepared,
+    pixel_digest,
     replace_atomically,
     write_manifest,
     write_parquet,
@@ -57,6 +59,7 @@ DROP_REASONS = (
     "render_failed",
     "render_timeout",
     "blank_render",
+    "image_in_another_split",
 )
 
 PAIRS_SCHEMA = pa.schema(
@@ -322,6 +325,18 @@ def _render_all(
     return list(tqdm(reasons, total=len(jobs), desc="openclipart render", unit="svg"))
 
 
+def copies_in_other_splits(pairs: pd.DataFrame, out_dir: Path) -> pd.Series:
+    """True for a pair whose drawing (the same pixels) the first pair with it, by id, has in
+    another split: a drawing uploaded again under another title would leak between splits."""
+
+    def digest(image: str) -> str:
+        with Image.open(out_dir / image) as png:
+            return pixel_digest(png)
+
+    first_split = pairs.groupby(pairs["image"].map(digest))["split"].transform("first")
+    return pairs["split"] != first_split
+
+
 def _remove_stale_images(images_dir: Path, keep: set[str]) -> None:
     """Delete PNGs left by earlier runs (another limit, a failed render) that no row points to."""
     for png in images_dir.glob("*.png"):
@@ -359,12 +374,16 @@ def prepare_openclipart(
         )
     dropped.update(reasons.dropna())
     pairs = pairs[reasons.isna()].reset_index(drop=True)
+    leaked = copies_in_other_splits(pairs, out_dir)
+    dropped["image_in_another_split"] = int(leaked.sum())
+    pairs = pairs[~leaked].reset_index(drop=True)
 
     table = pa.Table.from_pandas(
         pairs[PAIRS_SCHEMA.names], schema=PAIRS_SCHEMA, preserve_index=False
     )
-    fingerprint = write_parquet(table, out_dir / PAIRS_FILE)
-    manifest = _manifest(pairs, dropped, len(files), aliases, limit, source_dir, fingerprint)
+    fingerprints = {PAIRS_FILE: write_parquet(table, out_dir / PAIRS_FILE)}
+    fingerprints |= fingerprint_files(out_dir, pairs["image"])
+    manifest = _manifest(pairs, dropped, len(files), aliases, limit, source_dir, fingerprints)
     write_manifest(manifest, out_dir)
     (out_dir / IMAGES_DIR).mkdir(exist_ok=True)
     _remove_stale_images(
@@ -380,9 +399,10 @@ def _manifest(
     aliases: int,
     limit: int | None,
     source_dir: Path,
-    fingerprint: str,
+    fingerprints: dict[str, str],
 ) -> dict:
-    """Counts that describe one prepared copy of the data set."""
+    """Counts that describe one prepared copy of the data set, and its files' fingerprints (the
+    table's alone is `fingerprint`)."""
     rows = {split: int((pairs["split"] == split).sum()) for split in SPLITS}
     groups = {split: int(pairs.loc[pairs["split"] == split, "group"].nunique()) for split in SPLITS}
     return {
@@ -394,7 +414,8 @@ def _manifest(
         "rows": rows | {"total": len(pairs)},
         "groups": groups | {"total": int(pairs["group"].nunique())},
         "dropped": {reason: int(dropped[reason]) for reason in DROP_REASONS},
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprints[PAIRS_FILE],
+        "files": fingerprints,
     }
 
 

@@ -1,15 +1,16 @@
 """What the prepared data sets share: errors, atomic writes, manifests and fingerprints.
 
 Each data set writes one folder under `data_dir()`: Parquet tables plus a `manifest.json` with row
-counts and a fingerprint, written last.
+counts, a fingerprint and each file's fingerprint (`files`), written last.
 """
 
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -53,6 +54,18 @@ def write_manifest(manifest: dict, out_dir: Path) -> None:
     """Write `manifest.json` atomically; it is written last, after every table it describes."""
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     replace_atomically(out_dir / MANIFEST_NAME, lambda tmp: tmp.write_text(text))
+
+
+def fingerprint_files(folder: Path, names: Iterable[str]) -> dict[str, str]:
+    """`sha256_of_file` of each named file (a path relative to `folder`), by name, sorted."""
+    return {name: sha256_of_file(folder / name) for name in sorted(names)}
+
+
+def pixel_digest(image) -> str:
+    """sha256 hex of a PIL image's size and RGB pixels: equal for the same drawing, whatever its
+    file's encoding."""
+    rgb = image.convert("RGB")
+    return hashlib.sha256(f"{rgb.size}".encode() + np.asarray(rgb).tobytes()).hexdigest()
 
 
 def sha256_of_file(path: Path) -> str:

@@ -1,7 +1,8 @@
 """Derived boolean columns for the checks that are not local to one column value.
 
-Image decodability, list-valued membership, referential integrity across tables and the held-out
-time order are computed here in pandas, one boolean per row; the suites then expect each derived
+Image decodability, blankness and leakage across splits, list-valued membership, referential
+integrity across tables and the held-out time order are computed here in pandas, one boolean per
+row; the suites then expect each derived
 column to be True (`expect_column_values_to_be_in_set` with `{True}`), so failures still name the
 offending rows by their key columns. A derived column is left out when the columns or tables it
 needs are missing (the schema and file checks report that); one whose computation raises (say, a
@@ -18,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+from model_code.data.storage import pixel_digest
+from sail.validation.policy import Windows
 
 IMAGE_SIZE = (224, 224)
 POSITIVE_RATING = 4
@@ -48,7 +52,7 @@ class _Rule:
 
 
 def derived_columns(
-    label: str, frames: Frames, dataset_root: Path
+    label: str, frames: Frames, dataset_root: Path, windows: Windows
 ) -> tuple[list[Derived], list[tuple[str, str]]]:
     """The derived columns of table `label` (`<data set>/<table>`) given every table read.
 
@@ -56,7 +60,7 @@ def derived_columns(
     """
     builder = _BUILDERS.get(label)
     derived, errors = [], []
-    for rule in builder(frames, dataset_root) if builder else ():
+    for rule in builder(frames, dataset_root, windows) if builder else ():
         try:
             values = pd.Series(rule.compute(), dtype=bool)
         except Exception as error:  # bad types in a damaged table raise anything
@@ -77,17 +81,32 @@ def _is_string_list(value: object, allowed: frozenset[str] | None = None) -> boo
     return all(isinstance(v, str) and v and (allowed is None or v in allowed) for v in value)
 
 
-def _image_facts(path: Path) -> tuple[bool, bool]:
-    """(decodes, is a 224x224 RGB image): the PNG is opened and fully decoded."""
+IMAGE_FACTS = ["decodes", "shaped", "std", "pixels"]
+
+
+def _image_facts(path: Path) -> tuple[bool, bool, float, str | None]:
+    """What one full decoding of the PNG tells: (decodes, is 224x224 RGB, pixel standard
+    deviation (the largest over R, G, B), digest of the RGB pixels); NaN and None if it does not
+    decode."""
     try:
         with Image.open(path) as image:
             image.load()
-            return True, image.size == IMAGE_SIZE and image.mode == "RGB"
+            shaped = image.size == IMAGE_SIZE and image.mode == "RGB"
+            rgb = image.convert("RGB")
+            digest = pixel_digest(rgb)
     except Exception:  # missing file, truncated or garbled bytes, not an image at all
-        return False, False
+        return False, False, float("nan"), None
+    pixels = np.asarray(rgb)
+    std = float(pixels.reshape(-1, 3).std(axis=0).max())
+    return True, shaped, std, digest
 
 
-def _pairs(frames: Frames, root: Path) -> Iterator[_Rule]:
+def in_one_split(key: pd.Series, split: pd.Series) -> pd.Series:
+    """False where a non-null `key` value occurs in more than one split."""
+    return ~(split.groupby(key, dropna=True).transform("nunique") > 1)
+
+
+def _pairs(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
     pairs = frames["openclipart/pairs"]
     if _has(pairs, "id", "image"):
         expected = "images/" + pairs["id"].astype(str) + ".png"
@@ -97,14 +116,26 @@ def _pairs(frames: Frames, root: Path) -> Iterator[_Rule]:
     if _has(pairs, "image"):
 
         @cache
-        def facts() -> pd.DataFrame:  # one decoding pass for both image columns
+        def facts() -> pd.DataFrame:  # one decoding pass for every image column
             rows = [_image_facts(root / str(image)) for image in pairs["image"]]
-            return pd.DataFrame(rows, index=pairs.index, columns=["decodes", "shaped"], dtype=bool)
+            return pd.DataFrame(rows, index=pairs.index, columns=IMAGE_FACTS)
 
         yield _Rule(
             "image_decodes", "the PNG exists and decodes with PIL", lambda: facts()["decodes"]
         )
         yield _Rule("image_is_224_rgb", "the image is 224x224 RGB", lambda: facts()["shaped"])
+        yield _Rule(
+            "image_not_blank",
+            "the image is not blank or one colour: pixel std >= the validation policy's "
+            f"min_image_std ({windows.min_image_std}); one that does not decode is not judged",
+            lambda: ~(facts()["std"] < windows.min_image_std),
+        )
+        if _has(pairs, "split"):
+            yield _Rule(
+                "image_in_one_split",
+                "no image's pixels occur in two splits (leakage)",
+                lambda: in_one_split(facts()["pixels"], pairs["split"]),
+            )
     if _has(pairs, "keywords"):
         yield _Rule(
             "keywords_are_strings",
@@ -119,7 +150,7 @@ def _pairs(frames: Frames, root: Path) -> Iterator[_Rule]:
         )
 
 
-def _items(frames: Frames, root: Path) -> Iterator[_Rule]:
+def _items(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
     items = frames["movielens/items"]
     if _has(items, "genres"):
         yield _Rule(
@@ -141,7 +172,7 @@ def _known(frame: pd.DataFrame, column: str, frames: Frames, table: str, key: st
     )
 
 
-def _interactions(frames: Frames, root: Path) -> Iterator[_Rule]:
+def _interactions(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
     inter = frames["movielens/interactions"]
     yield from filter(
         None,
@@ -216,7 +247,7 @@ def _after(rows: pd.DataFrame, before: pd.DataFrame) -> pd.Series:
     return pd.Series(later | np.isnan(ref_time), index=rows.index)
 
 
-def _sequences(frames: Frames, root: Path) -> Iterator[_Rule]:
+def _sequences(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
     seq = frames["movielens/sequences"]
     items, inter = frames.get("movielens/items"), frames.get("movielens/interactions")
     if rule := _known(seq, "user_id", frames, "users", "user_id"):
@@ -251,7 +282,7 @@ def _held_out_matches(seq: pd.DataFrame, inter: pd.DataFrame, split: str) -> pd.
     return seq["user_id"].map(held["item_id"]) == seq[f"{split}_item"]
 
 
-_BUILDERS: dict[str, Callable[[Frames, Path], Iterator[_Rule]]] = {
+_BUILDERS: dict[str, Callable[[Frames, Path, Windows], Iterator[_Rule]]] = {
     "openclipart/pairs": _pairs,
     "movielens/items": _items,
     "movielens/interactions": _interactions,

@@ -1,4 +1,5 @@
-"""The validation policy: the windows ratings, rating times, release years and ages must fall in.
+"""The validation policy: the windows ratings, rating times, release years and ages must fall in,
+the longest title and the least pixel variation of an image.
 
 The packaged default is `policy.yaml` next to this module, one comment per key. Another YAML (or
 JSON) file sets any of its keys, the rest keeping the packaged values: `load_policy(path)` reads
@@ -31,6 +32,8 @@ class Windows:
     rating: tuple[int, int]
     year: tuple[int, int]
     age: tuple[int, int]
+    title_length: tuple[int, int]  # characters
+    min_image_std: float  # pixel standard deviation, 0-255 scale
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
@@ -47,6 +50,8 @@ class ValidationPolicy:
     earliest_release_year: int
     release_years_ahead: int
     age_range: tuple[int, int]
+    max_title_chars: int
+    min_image_std: float
 
     def __post_init__(self):
         floor = self.earliest_interaction
@@ -70,6 +75,10 @@ class ValidationPolicy:
             window = getattr(self, key)
             _require(_is_int_pair(window), key, "two integers [low, high]", window)
             _require(window[0] <= window[1], key, "[low, high], not inverted", window)
+        longest = self.max_title_chars
+        _require(_is_int(longest) and longest >= 1, "max_title_chars", "an integer >= 1", longest)
+        std = self.min_image_std
+        _require(_is_number(std) and std >= 0, "min_image_std", "a number >= 0", std)
 
     def resolve(self, now: datetime) -> Windows:
         """The windows at `now` (timezone-aware); raises `ValueError` if one comes out inverted."""
@@ -91,7 +100,15 @@ class ValidationPolicy:
             f"no later than the current year + release_years_ahead ({year[1]})",
             year[0],
         )
-        return Windows(now, timestamp, self.rating_range, year, self.age_range)
+        return Windows(
+            now,
+            timestamp,
+            self.rating_range,
+            year,
+            self.age_range,
+            (1, self.max_title_chars),
+            self.min_image_std,
+        )
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy, as a policy file would write it."""

@@ -7,6 +7,7 @@ import numpy as np
 from sail.validation.report import CheckOutcome
 
 EXAMPLES = 5  # unexpected values / rows quoted per failure
+EXAMPLE_CHARS = 80  # characters of one quoted value
 IGNORED_KWARGS = {"column", "column_list", "batch_id", "result_format"}
 FALLBACK = {"expect_column_to_exist": ("column present", "column missing")}  # GE gives no details
 
@@ -35,6 +36,8 @@ def _detail(result: dict, exception_info: dict, hidden: str | None) -> str:
     """
     if error := _exception_message(exception_info):
         return f"could not be evaluated: {error}"
+    if missing := result.get("partial_missing_list"):
+        return f"no rows hold {_short(missing)}"
     if "unexpected_count" in result:
         count, total = result["unexpected_count"], result.get("element_count", "?")
         text = f"{count} of {total} values unexpected"
@@ -57,11 +60,12 @@ def _examples(result: dict, hidden: str | None) -> str:
     rows = result.get("partial_unexpected_index_list") or []
     if rows and isinstance(rows[0], dict):
         shown = [
-            "(" + ", ".join(f"{k}={_plain(v)}" for k, v in row.items() if k != hidden) + ")"
+            "(" + ", ".join(f"{k}={visible_value(v)}" for k, v in row.items() if k != hidden) + ")"
             for row in rows
         ]
     else:
-        shown = [repr(_plain(v)) for v in result.get("partial_unexpected_list") or []]
+        values = result.get("partial_unexpected_list") or []
+        shown = [_short(repr(_plain(v)), EXAMPLE_CHARS) for v in values]
     return ", ".join(shown[:EXAMPLES]) + (" ..." if len(shown) > EXAMPLES else "")
 
 
@@ -79,6 +83,16 @@ def _exception_message(info: dict) -> str | None:
 
 def _expected(kwargs: dict) -> str:
     return ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items() if k not in IGNORED_KWARGS)
+
+
+def visible_value(value: object) -> str:
+    """A key value as a failure quotes it: shortened, and as a literal with escapes when it is
+    blank, has surrounding whitespace or holds unprintable characters (so a line break shows)."""
+    value = _plain(value)
+    hidden = isinstance(value, str) and (
+        not value.strip() or value != value.strip() or not value.isprintable()
+    )
+    return _short(repr(value) if hidden else value, EXAMPLE_CHARS)
 
 
 def _plain(value: object) -> object:

@@ -3,8 +3,9 @@
 Great Expectations 1.x runs in an ephemeral context (nothing written but the optional data docs):
 a pandas data source with one dataframe asset and whole-dataframe batch definition per table, an
 `ExpectationSuite`, a `ValidationDefinition` and a `Checkpoint` each, run with the table's
-DataFrame (plus its derived columns) as the batch parameter. The validation policy is resolved once
-per run, at `now`, and recorded in the report.
+DataFrame (plus its derived columns) as the batch parameter. Each data set's files are checked
+against the fingerprints its manifest records, before any table. The validation policy is resolved
+once per run, at `now`, and recorded in the report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import great_expectations as gx
 import pandas as pd
 
 from sail.validation.checks import derived_columns
+from sail.validation.fingerprints import files_match_manifest
 from sail.validation.html import write_html
 from sail.validation.policy import ValidationPolicy, load_policy
 from sail.validation.report import CheckOutcome, ValidationReport, build_report
@@ -48,13 +50,19 @@ def validate_prepared_data(
     windows = policy.resolve(now if now is not None else datetime.now(UTC))
     loaded = load_tables(data_root)
     outcomes: list[CheckOutcome] = list(loaded.outcomes)
+    outcomes += [
+        files_match_manifest(data_root / dataset, manifest)
+        for dataset, manifest in loaded.manifests.items()
+    ]
     context = _context(Path(docs_dir) if docs_dir is not None else None)
     source = context.data_sources.add_pandas("prepared_data")
     for spec in TABLES:
         frame = loaded.frames.get(spec.label)
         if frame is None:
             continue
-        derived, errors = derived_columns(spec.label, loaded.frames, data_root / spec.dataset)
+        derived, errors = derived_columns(
+            spec.label, loaded.frames, data_root / spec.dataset, windows
+        )
         outcomes += [
             CheckOutcome(spec.label, "derived_column_computed", column, False, error)
             for column, error in errors

@@ -3,9 +3,9 @@
 Each suite holds: the schema (`expect_table_columns_to_match_set` over the table's columns plus its
 derived columns, and `expect_column_to_exist` per column), the row count (at least one, and equal to
 the data set's manifest), the column rules below, and one `expect_column_values_to_be_in_set {True}`
-per derived column from `checks.py`. The windows of ratings, timestamps, years and ages come from
-the resolved validation policy (`policy.py`). Column rules whose column is missing are left out:
-the `expect_column_to_exist` failure already names it.
+per derived column from `checks.py`. The windows of ratings, timestamps, years, ages and title
+lengths come from the resolved validation policy (`policy.py`). Column rules whose column is missing
+are left out: the `expect_column_to_exist` failure already names it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,39 @@ def _text(*columns: str) -> list[gxe.Expectation]:
     ]
 
 
+def _ids(*columns: str) -> list[gxe.Expectation]:
+    """Non-empty strings without whitespace or line breaks."""
+    return _text(*columns) + [
+        gxe.ExpectColumnValuesToNotMatchRegex(
+            column=column, regex=r"\s", description="an id holds no whitespace or line breaks"
+        )
+        for column in columns
+    ]
+
+
+def _title(column: str, windows: Windows) -> list[gxe.Expectation]:
+    """Non-null, not blank, and no longer than the policy's max_title_chars."""
+    return [
+        *_required(column),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column=column,
+            min_value=windows.title_length[0],
+            max_value=windows.title_length[1],
+            description="1 .. the validation policy's max_title_chars characters",
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column=column, regex=r"\S", description="a title is not blank"
+        ),
+    ]
+
+
+def _every_split() -> gxe.Expectation:
+    """No split without rows (an empty validation or test split makes its metrics meaningless)."""
+    return gxe.ExpectColumnDistinctValuesToContainSet(
+        column="split", value_set=SPLITS, description="every split has at least one row"
+    )
+
+
 def _between(column: str, window: tuple[int, int], keys: str) -> gxe.Expectation:
     """Values within `window`, which the validation policy's `keys` set."""
     return gxe.ExpectColumnValuesToBeBetween(
@@ -50,16 +83,20 @@ def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
     """Column-level rules for one table (by label), with the policy's windows."""
     if table == "openclipart/pairs":
         return [
-            *_text("id", "title", "image", "group", "source"),
+            *_ids("id", "image"),
+            *_title("title", windows),
+            *_text("group", "source"),
             gxe.ExpectColumnValuesToBeUnique(column="id"),
             gxe.ExpectColumnValuesToMatchRegex(column="id", regex=r"^oc-[0-9a-f]{12}$"),
             gxe.ExpectColumnValuesToMatchRegex(column="source", regex=r"\.svg$"),
             *_required("keywords", "split"),
             gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+            _every_split(),
         ]
     if table == "movielens/items":
         return [
-            *_text("item_id", "title"),
+            *_ids("item_id"),
+            *_title("title", windows),
             gxe.ExpectColumnValuesToBeUnique(column="item_id"),
             gxe.ExpectColumnValuesToNotBeNull(column="year", mostly=0.99),
             _between(
@@ -69,7 +106,8 @@ def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
         ]
     if table == "movielens/users":
         return [
-            *_text("user_id", "occupation"),
+            *_ids("user_id"),
+            *_text("occupation"),
             gxe.ExpectColumnValuesToBeUnique(column="user_id"),
             *_required("age", "gender"),
             gxe.ExpectColumnValuesToBeOfType(column="age", type_="int64"),
@@ -79,7 +117,7 @@ def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
         ]
     if table == "movielens/interactions":
         return [
-            *_text("user_id", "item_id"),
+            *_ids("user_id", "item_id"),
             *_required("rating", "timestamp", "split"),
             gxe.ExpectCompoundColumnsToBeUnique(column_list=["user_id", "item_id"]),
             gxe.ExpectColumnValuesToBeOfType(column="rating", type_="int64"),
@@ -91,10 +129,11 @@ def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
                 "earliest_interaction .. now + future_tolerance_hours",
             ),
             gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+            _every_split(),
         ]
     if table == "movielens/sequences":
         return [
-            *_text("user_id", "validation_item", "test_item"),
+            *_ids("user_id", "validation_item", "test_item"),
             gxe.ExpectColumnValuesToBeUnique(column="user_id"),
             *_required("history"),
         ]

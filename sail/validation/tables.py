@@ -2,7 +2,9 @@
 
 A missing data set folder, a missing table or a file that is not readable Parquet becomes a failed
 `table_exists` / `table_readable` check instead of an exception; likewise `manifest_readable` for a
-data set's `manifest.json`.
+data set's `manifest.json`. Text that is not valid UTF-8 fails `text_is_utf8` (one check per
+column, naming the rows) and is read with U+FFFD in place of the bad bytes, so the table is still
+validated.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from sail.validation.report import CheckOutcome
+from sail.validation.results import EXAMPLES, visible_value
+from sail.validation.utf8 import invalid_utf8_rows, repaired
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,9 @@ def _read_table(
         return None
     outcomes.append(CheckOutcome(spec.label, "table_exists", None, True, str(path)))
     try:
-        frame = pd.read_parquet(path)
+        table = pq.read_table(path)
+        invalid = invalid_utf8_rows(table)
+        frame = repaired(table, invalid).to_pandas()
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
         detail = f"{path} cannot be read as Parquet: {type(error).__name__}: {error}"
         outcomes.append(CheckOutcome(spec.label, "table_readable", None, False, detail))
@@ -139,7 +146,40 @@ def _read_table(
     outcomes.append(
         CheckOutcome(spec.label, "table_readable", None, True, f"{len(frame)} rows read")
     )
+    outcomes += _utf8_outcomes(spec, frame, invalid)
     return frame
+
+
+def _utf8_outcomes(
+    spec: TableSpec, frame: pd.DataFrame, invalid: dict[str, list[int]]
+) -> list[CheckOutcome]:
+    """One failed `text_is_utf8` per column with bad bytes, or one passed check for the table."""
+    if not invalid:
+        return [CheckOutcome(spec.label, "text_is_utf8", None, True, "every text value is UTF-8")]
+    keys = [key for key in spec.keys if key in frame.columns]
+    return [
+        CheckOutcome(
+            spec.label,
+            "text_is_utf8",
+            column,
+            False,
+            f"{len(rows)} of {len(frame)} values are not valid UTF-8 (read with U+FFFD), "
+            f"e.g. {_rows_named(frame, rows, keys)}",
+        )
+        for column, rows in invalid.items()
+    ]
+
+
+def _rows_named(frame: pd.DataFrame, rows: list[int], keys: list[str]) -> str:
+    """The first few rows by their key columns (by row number when the table has none)."""
+    shown = rows[:EXAMPLES]
+    named = [
+        "(" + ", ".join(f"{key}={visible_value(frame[key].iloc[row])}" for key in keys) + ")"
+        if keys
+        else f"row {row}"
+        for row in shown
+    ]
+    return ", ".join(named) + (" ..." if len(rows) > len(shown) else "")
 
 
 def _folder_hint(folder: Path) -> str:

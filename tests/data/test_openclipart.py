@@ -280,3 +280,21 @@ def test_real_sample_fingerprint_and_split_filter(real_sample):
     assert manifest["fingerprint"] == sha256_of_file(out / "pairs.parquet")
     train = load_openclipart("train", root=out)
     assert (train["split"] == "train").all() and len(train) == (pairs["split"] == "train").sum()
+
+
+def test_a_drawing_in_two_splits_keeps_only_its_first_copy(tmp_path):
+    """The same pixels under other titles (so other groups and splits) leak between splits: the
+    copies outside the first pair's split are dropped, whatever their files' encoding."""
+    red, blue = Image.new("RGB", (224, 224), "red"), Image.new("RGB", (224, 224), "blue")
+    for name, image, level in (("a", red, 9), ("b", red, 1), ("c", blue, 9), ("d", red, 6)):
+        image.save(tmp_path / f"{name}.png", compress_level=level)
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "b.png").read_bytes()
+    pairs = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "image": ["a.png", "b.png", "c.png", "d.png"],
+            "split": ["train", "test", "test", "train"],
+        }
+    )
+    leaked = openclipart.copies_in_other_splits(pairs, tmp_path)
+    assert leaked.tolist() == [False, True, False, False]

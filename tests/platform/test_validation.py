@@ -4,8 +4,10 @@ Each validation run takes seconds (Great Expectations, 100,000 interactions), so
 kinds are grouped: one copy carries every row-level corruption (each in a different table or on
 different rows, so none hides another) and one copy carries the file-level ones. Each test then
 checks that its corruption is reported with the right table, expectation and column, and that the
-detail names the bad row. The validation policy's windows are tested on their own, and with two
-more runs: data newer than MovieLens (passes) and the clean data under a stricter policy file.
+detail names the bad row. Then every kind of `sail.validation.corruptions` is applied alone to its
+own copy, and must stop validation with its check naming the problem. The validation policy's
+windows are tested on their own, and with two more runs: data newer than MovieLens (passes) and the
+clean data under a stricter policy file.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import pytest
 
 from model_code.data.movielens import INTERACTIONS_SCHEMA, ITEMS_SCHEMA
 from model_code.data.openclipart import PAIRS_SCHEMA
+from model_code.data.storage import fingerprint_files
+from model_code.text import MAX_FIELD_CHARS
 from sail.validation import DataValidationError, ExpectationFailure, ValidationReport, check
 from sail.validation.checks import derived_columns, heldout_in_time_order
+from sail.validation.corruptions import KINDS, corrupt, resign
 from sail.validation.policy import POLICY_ENV, ValidationPolicy, load_policy
 from sail.validation.run import validate_prepared_data
 
@@ -62,6 +67,8 @@ def clean_root(request, tmp_path_factory) -> Path:
     _write(pairs, root / "openclipart" / "pairs.parquet", PAIRS_SCHEMA)
     manifest = json.loads((source / "openclipart" / "manifest.json").read_text())
     manifest["rows"] = pairs["split"].value_counts().to_dict() | {"total": len(pairs)}
+    files = ["pairs.parquet", *pairs["image"]]
+    manifest["files"] = fingerprint_files(root / "openclipart", files)
     (root / "openclipart" / "manifest.json").write_text(json.dumps(manifest))
     return root
 
@@ -145,6 +152,7 @@ def newer_report(clean_root, tmp_path_factory) -> ValidationReport:
     inter = pd.read_parquet(path)
     inter["timestamp"] += int(NEWER_LAST_RATING.timestamp()) - inter["timestamp"].max()
     _write(inter, path, INTERACTIONS_SCHEMA)
+    resign(root, "movielens")
     return validate_prepared_data(root)
 
 
@@ -183,6 +191,12 @@ def test_clean_data_passes_every_check(clean_report):
     for table in clean_report.tables:
         stats = clean_report.statistics[table]
         assert stats["evaluated"] == stats["passed"] > 10 and stats["failed"] == 0
+    for dataset in ("openclipart", "movielens"):
+        assert clean_report.statistics[f"{dataset}/manifest"] == {
+            "evaluated": 2,  # readable, and its files match it
+            "passed": 2,
+            "failed": 0,
+        }
     check(clean_report)  # does not raise
     json.dumps(clean_report.to_dict())
 
@@ -299,6 +313,11 @@ def test_missing_folder_missing_table_and_corrupted_parquet(broken_files):
     assert "sequences.parquet is missing" in missing.detail
     unreadable = _failure(report, "movielens/items", "table_readable", None)
     assert "cannot be read as Parquet" in unreadable.detail
+    fingerprints = _failure(report, "movielens/manifest", "files_match_manifest", None)
+    assert fingerprints.detail == (
+        "2 files do not match manifest.json (4 recorded): "
+        "changed: items.parquet; missing: sequences.parquet"
+    )
     # the tables that are fine are still validated, and pass
     assert set(report.tables) == {"movielens/users", "movielens/interactions"}
     assert {f.table for f in report.failures} == {
@@ -306,6 +325,7 @@ def test_missing_folder_missing_table_and_corrupted_parquet(broken_files):
         "openclipart/manifest",
         "movielens/items",
         "movielens/sequences",
+        "movielens/manifest",
     }
 
 
@@ -341,7 +361,10 @@ def test_derived_check_that_cannot_be_computed_is_reported():
         {"user_id": ["1"], "item_id": ["1"], "rating": ["5"], "timestamp": [1], "split": ["test"]}
     )
     derived, errors = derived_columns(
-        "movielens/interactions", {"movielens/interactions": inter}, Path(".")
+        "movielens/interactions",
+        {"movielens/interactions": inter},
+        Path("."),
+        load_policy().resolve(FIXED_NOW),
     )
     assert "heldout_once_per_user" in {d.column for d in derived}
     assert dict(errors)["heldout_is_positive"].startswith("TypeError")
@@ -413,6 +436,8 @@ PACKAGED = ValidationPolicy(
     earliest_release_year=1870,
     release_years_ahead=2,
     age_range=(1, 100),
+    max_title_chars=2048,
+    min_image_std=1.0,
 )
 
 
@@ -435,6 +460,7 @@ def test_policy_resolves_relative_bounds_at_now(no_policy_env):
     day_after = FIXED_NOW + timedelta(hours=24)
     assert windows.timestamp == (788918400, int(day_after.timestamp()))  # 1995-01-01 UTC
     assert windows.year == (1870, 2028) and windows.rating == (1, 5) and windows.age == (1, 100)
+    assert windows.title_length == (1, MAX_FIELD_CHARS) and windows.min_image_std == 1.0
     assert _inside(874724710, windows.timestamp)  # MovieLens' first rating
     assert _inside(int(NEWER_LAST_RATING.timestamp()), windows.timestamp)
     in_three_days = FIXED_NOW + timedelta(days=3)
@@ -481,6 +507,9 @@ def test_environment_names_the_policy_file_and_an_argument_wins(tmp_path, no_pol
         ("future_tolerance_hours: '24'", "future_tolerance_hours"),
         ("earliest_release_year: 1870.5", "earliest_release_year"),
         ("release_years_ahead: true", "release_years_ahead"),
+        ("max_title_chars: 0", "max_title_chars"),
+        ("max_title_chars: 2048.0", "max_title_chars"),
+        ("min_image_std: -0.5", "min_image_std"),
     ],
 )
 def test_bad_policy_file_names_the_key(tmp_path, no_policy_env, text, key):
@@ -500,3 +529,23 @@ def test_window_that_resolves_inverted_names_the_key(no_policy_env):
         replace(policy, earliest_release_year=2029).resolve(FIXED_NOW)
     with pytest.raises(ValueError, match="timezone-aware"):
         policy.resolve(datetime(2026, 11, 15))
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_corruption_alone_stops_validation(kind, clean_root, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(clean_root, root)
+    corruption = corrupt(root, kind)
+    assert corruption.changed
+    report = validate_prepared_data(root)
+    with pytest.raises(DataValidationError):
+        check(report)
+    failure = _failure(report, corruption.table, corruption.check, corruption.column)
+    assert corruption.mentions in failure.detail
+    if corruption.resigned:  # the content check stopped it, not the fingerprints
+        assert not [f for f in report.failures if f.expectation == "files_match_manifest"]
+
+
+def test_unknown_corruption_kind_lists_the_kinds(tmp_path):
+    with pytest.raises(ValueError, match="single_colour_image"):
+        corrupt(tmp_path, "gremlins")
