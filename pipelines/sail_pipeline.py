@@ -31,7 +31,7 @@ from components.register_model.component import register_model
 from components.train_stage.component import train_stage
 from components.train_teacher.component import train_teacher
 from components.validate_data.component import validate_data
-from sail.deploy.inference_service import IMAGE_ENV
+from sail.deploy.inference_service import IMAGE_ENV, check_image
 
 PIPELINE_NAME = "sail-embedding"
 PLATFORM_CONFIG = "sail-platform-config"
@@ -47,6 +47,12 @@ FEAST_SECRETS = {  # secret -> {key: variable}, as the feature server reads them
         "sslmode": "FEAST_ONLINE_SSLMODE",
     },
 }
+# the pipeline's MLflow user (MLflow's basic-auth app): it logs, registers and moves aliases
+MLFLOW_SECRET = (
+    "sail-mlflow-pipeline",
+    {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"},
+)
+USER_ID = 1000  # the image's user sail
 RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
 RUN_ID_FIELD = "metadata.labels['pipeline/runid']"  # KFP labels every pod of a run with its id
 CACHE_VOLUME = ("sail-cache", "/var/cache/sail")  # rendered drawings, tower features
@@ -64,14 +70,20 @@ def _step(
     caches: bool = False,
     retried: bool = False,
 ) -> dsl.PipelineTask:
-    """Display name, caching, run id and endpoints from the cluster, a timeout, and for steps
-    whose work is a service call (a failure there is likely transient) retries with backoff."""
+    """Display name, caching, run id, endpoints and MLflow credentials from the cluster, a
+    non-root user, a timeout, and for steps whose work is a service call (a failure there is likely
+    transient) retries with backoff. KFP's backend adds allowPrivilegeEscalation false, drops every
+    capability and sets the RuntimeDefault seccomp profile; it has no read-only root filesystem."""
     task.set_display_name(name).set_caching_options(cached)
     if retried:
         task.set_retry(2, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
     kubernetes.set_timeout(task, timeout_s)
     kubernetes.use_field_path_as_env(task, RUN_ID_ENV, RUN_ID_FIELD)
     kubernetes.use_config_map_as_env(task, PLATFORM_CONFIG, {key: key for key in STEP_ENV})
+    kubernetes.use_secret_as_env(task, *MLFLOW_SECRET)
+    kubernetes.set_security_context(
+        task, run_as_user=USER_ID, run_as_group=USER_ID, run_as_non_root=True
+    )
     if caches:
         kubernetes.mount_pvc(task, *CACHE_VOLUME)
     return task
@@ -178,6 +190,7 @@ def compile_pipeline(package_path: str, image: str | None = None) -> str:
 
 def _use_image(package: Path, image: str) -> None:
     """Point every executor of the compiled YAML at `image`."""
+    check_image(image)
     documents = list(yaml.safe_load_all(package.read_text()))
     for executor in documents[0]["deploymentSpec"]["executors"].values():
         container = executor["container"]

@@ -18,15 +18,23 @@ from typing import Any
 
 import yaml
 from kubernetes.client import (
+    V1Capabilities,
     V1ConfigMapKeySelector,
     V1Container,
     V1ContainerPort,
+    V1EmptyDirVolumeSource,
     V1EnvVar,
     V1EnvVarSource,
     V1HTTPGetAction,
     V1ObjectMeta,
+    V1PodSecurityContext,
     V1Probe,
     V1ResourceRequirements,
+    V1SeccompProfile,
+    V1SecretKeySelector,
+    V1SecurityContext,
+    V1Volume,
+    V1VolumeMount,
 )
 
 from sail.deploy.models import from_dict, to_dict
@@ -40,6 +48,11 @@ PORT = 8080
 VERSION_KEY = "sail-embedding.io/model-version"  # label and annotation
 URI_KEY = "sail-embedding.io/model-uri"  # annotation
 PLATFORM_CONFIG = "sail-platform-config"  # the ConfigMap holding MLFLOW_TRACKING_URI
+MLFLOW_READER = "sail-mlflow-reader"  # the Secret with the predictor's MLflow user (READ)
+USER_ID = 1000  # the image's user sail
+# The root filesystem is read-only: these emptyDirs are the only writable paths (the model MLflow
+# downloads, SAIL_HOME, caches under ~).
+WRITABLE = {"tmp": "/tmp", "sail-home": "/var/lib/sail", "home": "/home/sail"}
 URI_VARIABLES = ("STORAGE_URI", "MODEL_URI")  # the container variable holding the model URI
 VERSION_VARIABLE = "MODEL_VERSION"  # the served version, which the server reports
 # URI prefixes KServe's storage initializer downloads into /mnt/models (it then points STORAGE_URI
@@ -61,18 +74,40 @@ DEFAULT_RESOURCES = {
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 _PINNED_MODEL = re.compile(r"models:/[^/@]+/\d+")
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_image(image: str) -> str:
+    """`image` if it is pinned: a digest (`REPO@sha256:...`) or a fixed tag, never `:latest` or no
+    tag at all (which pulls `:latest`, whatever it is on the day a pod starts)."""
+    name, at, digest = image.partition("@")
+    if at:
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"image {image!r}: {digest!r} is not a sha256 digest")
+        return image
+    tag = name.rpartition("/")[2].partition(":")[2]
+    if not _TAG.fullmatch(tag) or tag == "latest":
+        raise ValueError(
+            f"image {image!r} has no fixed tag: name a release tag (REPO:0.1.0) or a digest "
+            "(REPO@sha256:...), never :latest or none"
+        )
+    return image
 
 
 def default_image() -> str:
     """The image the pipeline was compiled with (`SAIL_IMAGE`, `sail pipeline compile --image`),
-    else the project image tagged with the installed package's version."""
+    else the project image tagged with the installed package's version; never an untagged one."""
     if compiled := os.environ.get(IMAGE_ENV):
-        return compiled
+        return check_image(compiled)
     try:
         tag = metadata.version("sail-embedding-platform")
     except metadata.PackageNotFoundError:
-        tag = "latest"
-    return f"{IMAGE_REPOSITORY}:{tag}"
+        raise ValueError(
+            f"no image to deploy: set {IMAGE_ENV} or pass image= (REPO:TAG or REPO@sha256:...); "
+            "the package sail-embedding-platform is not installed, so there is no release tag"
+        ) from None
+    return check_image(f"{IMAGE_REPOSITORY}:{tag}")
 
 
 def model_uri_variable(model_uri: str) -> str:
@@ -147,7 +182,7 @@ def render_inference_service(
     variable = model_uri_variable(storage_uri)
     container = V1Container(
         name="kserve-container",
-        image=image or default_image(),
+        image=check_image(image) if image else default_image(),
         command=["python", "-m", "sail.serving"],
         args=["--model-uri", f"$({variable})", "--host", "0.0.0.0", "--port", str(PORT)]
         + (["--device", device] if device else []),
@@ -161,6 +196,15 @@ def render_inference_service(
                         name=PLATFORM_CONFIG, key="MLFLOW_TRACKING_URI"
                     )
                 ),
+            ),
+            *(
+                V1EnvVar(
+                    name=f"MLFLOW_TRACKING_{key.upper()}",
+                    value_from=V1EnvVarSource(
+                        secret_key_ref=V1SecretKeySelector(name=MLFLOW_READER, key=key)
+                    ),
+                )
+                for key in ("username", "password")
             ),
         ],
         ports=[V1ContainerPort(container_port=PORT, protocol="TCP")],
@@ -183,6 +227,12 @@ def render_inference_service(
             failure_threshold=3,
         ),
         resources=_resources(resources),
+        security_context=V1SecurityContext(
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=V1Capabilities(drop=["ALL"]),
+        ),
+        volume_mounts=[V1VolumeMount(name=n, mount_path=p) for n, p in WRITABLE.items()],
     )
     version_label = {VERSION_KEY: label_value(version)}
     return V1beta1InferenceService(
@@ -203,6 +253,14 @@ def render_inference_service(
             predictor=V1beta1PredictorSpec(
                 containers=[container],
                 service_account_name=service_account,
+                automount_service_account_token=False,
+                security_context=V1PodSecurityContext(
+                    run_as_non_root=True,
+                    run_as_user=USER_ID,
+                    run_as_group=USER_ID,
+                    seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+                ),
+                volumes=[V1Volume(name=n, empty_dir=V1EmptyDirVolumeSource()) for n in WRITABLE],
                 canary_traffic_percent=canary_traffic_percent,
                 min_replicas=min_replicas,
                 max_replicas=max_replicas,

@@ -48,6 +48,20 @@ def test_multi_stage_with_the_build_tools_in_the_builder_only():
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime
 
 
+def test_no_build_tools_and_no_pip_cache_reach_the_runtime():
+    """What `make image-check` verifies in a built image ("no compiler on PATH"), read here: the
+    stages the runtime is made of install no compiler, pip keeps no cache, and the code is
+    installed without building or fetching anything."""
+    base, _, runtime = stages()
+    tools = re.compile(r"build-essential|\b(gcc|g\+\+|clang|cmake|ninja-build|python3-dev)\b")
+    for op, args in base + runtime:
+        assert not (op == "RUN" and tools.search(args)), args
+    assert any(op == "ENV" and "PIP_NO_CACHE_DIR=1" in args for op, args in base)
+    installs = [args for op, args in runtime if op == "RUN" and "pip install" in args]
+    assert installs and all("--no-deps" in args for args in installs)
+    assert ".venv-checkov/" in (ROOT / ".dockerignore").read_text().split()
+
+
 def test_the_runtime_runs_as_a_non_root_user_with_sail_home_on_a_volume():
     runtime = stages()[-1]
     users = [args for op, args in runtime if op == "USER"]

@@ -14,18 +14,21 @@ kubectl 1.20 (kustomize v2) and current ones (kustomize v5) render the same obje
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
 import shutil
 import subprocess
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
+from sail.deploy.inference_service import check_image
 from sail.deploy.models import check, model_class_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,16 @@ EXTERNAL_SECRETS = {
     "sail-mlflow-db": {"uri"},
     "sail-s3-credentials": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "sail-feast-online": {"host", "database", "username", "password", "sslmode"},
+    "sail-mlflow-auth": {"admin-username", "admin-password", "flask-secret-key", "basic_auth.ini"},
+    "sail-mlflow-pipeline": {"username", "password"},
+    "sail-mlflow-reader": {"username", "password"},
+}
+# The images' users: the project image's sail, the official PostgreSQL image's postgres.
+IMAGE_USERS = {
+    IMAGE: 1000,
+    "pgvector/pgvector": 999,
+    "quay.io/minio/minio": 1000,
+    "quay.io/minio/mc": 1000,
 }
 CORE_KINDS = {
     "Namespace",
@@ -174,17 +187,104 @@ def test_core_objects_fit_the_kubernetes_models(rendered):
             assert check(obj, cls) == [], where
 
 
-def test_containers_run_tagged_images(rendered):
+def test_containers_run_pinned_images(rendered):
     name, objects = rendered
     for obj in objects:
         for where, pod, _ in pod_specs(obj):
             assert pod.get("containers"), where
             for container in containers(pod):
-                image = container.get("image", "")
-                repository, _, tag = image.rpartition(":")
-                assert repository and "/" not in tag and tag != "latest", f"{where}: {image}"
+                image = check_image(container.get("image", ""))  # a digest or a fixed tag
+                if image.rpartition(":")[0] == IMAGE:
+                    assert image == f"{IMAGE}:{IMAGE_TAGS[name]}", where
+
+
+def test_the_pipeline_and_the_rendered_endpoint_run_pinned_images(monkeypatch):
+    from sail.deploy.inference_service import default_image, render_inference_service, to_manifest
+
+    ir = next(yaml.safe_load_all(PIPELINE.read_text()))
+    for executor in ir["deploymentSpec"]["executors"].values():
+        check_image(executor["container"]["image"])
+    monkeypatch.delenv("SAIL_IMAGE", raising=False)
+    isvc = to_manifest(render_inference_service("sail-embedding", "models:/sail-embedding/2", "2"))
+    check_image(isvc["spec"]["predictor"]["containers"][0]["image"])
+    for moving in (
+        "ghcr.io/x/y",
+        "ghcr.io/x/y:latest",
+        "localhost:5000/y",
+        "ghcr.io/x/y@sha256:12",
+    ):
+        monkeypatch.setenv("SAIL_IMAGE", moving)
+        with pytest.raises(ValueError, match="image"):
+            default_image()
+        with pytest.raises(ValueError, match="image"):
+            render_inference_service("sail-embedding", "models:/sail-embedding/2", "2", moving)
+    monkeypatch.delenv("SAIL_IMAGE")
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    with pytest.raises(ValueError, match="SAIL_IMAGE"):  # no silent fallback to :latest
+        default_image()
+    assert check_image("localhost:5000/y:1.0") and check_image("y@sha256:" + "0" * 64)
+
+
+def test_every_pod_runs_unprivileged(rendered):
+    """Non-root with the image's own uid, RuntimeDefault seccomp, no privilege escalation, no
+    capabilities, a read-only root filesystem with emptyDirs where the programs write."""
+    _, objects = rendered
+    for obj in objects:
+        for where, pod, _ in pod_specs(obj):
+            security = pod.get("securityContext") or {}
+            assert security.get("runAsNonRoot") is True, where
+            assert security.get("seccompProfile") == {"type": "RuntimeDefault"}, where
+            if obj["kind"] != "CronJob":  # only the submission calls an API (KFP's)
+                assert pod.get("automountServiceAccountToken") is False, where
+            empty_dirs = {v["name"] for v in pod.get("volumes") or [] if "emptyDir" in v}
+            for container in containers(pod):
+                repository = re.sub(r"(:[^/:]*)?(@.*)?$", "", container["image"])
+                assert security.get("runAsUser") == IMAGE_USERS[repository], where
+                context = container.get("securityContext") or {}
+                assert context.get("allowPrivilegeEscalation") is False, where
+                assert context.get("readOnlyRootFilesystem") is True, where
+                assert context.get("capabilities") == {"drop": ["ALL"]}, where
+                assert not {"privileged", "runAsUser"} & set(context), where
+                writable = {
+                    m["mountPath"]: m["name"]
+                    for m in container.get("volumeMounts") or []
+                    if m["name"] in empty_dirs
+                }
+                assert "/tmp" in writable, f"{where} {container['name']}: no writable /tmp"
                 if repository == IMAGE:
-                    assert tag == IMAGE_TAGS[name], f"{where}: {image}"
+                    assert "/home/sail" in writable, f"{where}: caches under ~"
+
+
+def test_no_secret_reaches_a_command_line(rendered):
+    """Process arguments are readable by every user of a node (/proc/PID/cmdline): a variable from
+    a Secret is never expanded into one, by Kubernetes ($(VAR)) or a shell ($VAR), and no Secret's
+    value is written in a command."""
+    name, objects = rendered
+    values = {
+        value
+        for o in objects
+        if o["kind"] == "Secret"
+        for key, value in (o.get("stringData") or {}).items()
+        if re.search(r"password|secret|uri|\.ini", key, re.IGNORECASE)
+    }
+    for obj in objects:
+        for where, pod, _ in pod_specs(obj):
+            for container in containers(pod):
+                secret = {
+                    e["name"]
+                    for e in container.get("env") or []
+                    if "secretKeyRef" in (e.get("valueFrom") or {})
+                    or "$(" in e.get("value", "")  # composed from others, e.g. MC_HOST_local
+                }
+                assert not any("secretRef" in s for s in container.get("envFrom") or []), where
+                for word in (container.get("command") or []) + (container.get("args") or []):
+                    used = set(re.findall(r"\$\(?\{?([A-Za-z_][A-Za-z0-9_]*)", word))
+                    assert not used & secret, f"{where}: {used & secret} on the command line"
+                    assert not [v for v in values if v in word], f"{where}: a secret in {word!r}"
 
 
 def test_selectors_match_their_pod_templates(rendered):
@@ -337,14 +437,47 @@ def test_mlflow_server(overlay):
     assert container["command"] == ["mlflow", "server"]
     flags = args_map(container["args"])
     assert flags["--host"] == "0.0.0.0"
-    assert flags["--backend-store-uri"] == "$(MLFLOW_BACKEND_STORE_URI)"
+    assert flags["--app-name"] == "basic-auth"  # every request authenticated
+    # the CLI reads the store and the destination from the environment, never from its arguments
+    assert not {"--backend-store-uri", "--artifacts-destination"} & set(flags)
     db = env_value(container, "MLFLOW_BACKEND_STORE_URI")["valueFrom"]["secretKeyRef"]
     assert (db["name"], db["key"]) == ("sail-mlflow-db", "uri")
-    assert flags["--artifacts-destination"] == "$(MLFLOW_ARTIFACTS_DESTINATION)"
+    for variable, key in (
+        ("MLFLOW_AUTH_ADMIN_USERNAME", "admin-username"),
+        ("MLFLOW_AUTH_ADMIN_PASSWORD", "admin-password"),
+        ("MLFLOW_FLASK_SERVER_SECRET_KEY", "flask-secret-key"),
+    ):
+        ref = env_value(container, variable)["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == ("sail-mlflow-auth", key)
+    ini = Path(env_value(container, "MLFLOW_AUTH_CONFIG_PATH")["value"])
+    pod = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == ini.parent]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "sail-mlflow-auth"
+    assert [i["path"] for i in volume["secret"]["items"]] == [ini.name]
+    users = one(objects, "Job", "mlflow-users")["spec"]["template"]["spec"]["containers"][0]
+    for variable in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert env_value(users, variable)["valueFrom"]["secretKeyRef"]["name"] == "sail-mlflow-auth"
+    # the predictor reads with its own user, training writes with the pipeline's
+    predictor = one(objects, "InferenceService")["spec"]["predictor"]["containers"][0]
+    training = one(objects, "PyTorchJob")["spec"]["pytorchReplicaSpecs"]
+    for container_, user in [(predictor, "sail-mlflow-reader")] + [
+        (r["template"]["spec"]["containers"][0], "sail-mlflow-pipeline") for r in training.values()
+    ]:
+        for variable in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            assert env_value(container_, variable)["valueFrom"]["secretKeyRef"]["name"] == user
     config = config_data(objects)
     assert config["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://")
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     if overlay == "overlays/local":
+        ini = configparser.ConfigParser()
+        ini.read_string(secret_data(objects, "sail-mlflow-auth")["basic_auth.ini"])
+        assert ini["mlflow"]["default_permission"] == "READ"
+        assert ini["mlflow"]["database_uri"].endswith("/mlflow_auth")
+        assert (
+            "CREATE DATABASE mlflow_auth"
+            in one(objects, "ConfigMap", "postgres-initdb")["data"]["auth.sql"]
+        )
         assert secret_data(objects, "sail-mlflow-db")["uri"].startswith(
             "postgresql://mlflow:mlflow-dev-password@postgres.sail-embedding.svc"
         )
@@ -453,3 +586,20 @@ def test_recurring_parameters_fit_the_compiled_pipeline(overlay):
         )
     listed = recurring_parameters(render(overlay))
     assert check_arguments(PIPELINE, listed) == listed  # every parameter listed, every one valid
+
+
+def test_every_pipeline_step_runs_as_the_image_user_with_the_pipeline_mlflow_user():
+    """KFP's backend adds no privilege escalation, no capabilities and RuntimeDefault seccomp."""
+    platform = list(yaml.safe_load_all(PIPELINE.read_text()))[1]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors
+    for name, executor in executors.items():
+        context = executor["securityContext"]
+        assert context["runAsNonRoot"] is True and int(context["runAsUser"]) == 1000, name
+        secrets = {
+            item["envVar"]: (secret["secretName"], item["secretKey"])
+            for secret in executor["secretAsEnv"]
+            for item in secret["keyToEnv"]
+        }
+        assert secrets["MLFLOW_TRACKING_USERNAME"] == ("sail-mlflow-pipeline", "username"), name
+        assert secrets["MLFLOW_TRACKING_PASSWORD"] == ("sail-mlflow-pipeline", "password"), name
