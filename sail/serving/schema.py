@@ -291,10 +291,15 @@ def _path(loc: list) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
+TOO_DEEP = "{what} is JSON nested too deeply to parse; an item nests a few levels at most"
+
+
 def json_body(body: bytes) -> Any:
-    """The JSON of a request body; a 400 when it is not JSON."""
+    """The JSON of a request body; a 400 when it is not JSON or nested too deeply to parse."""
     try:
         return json.loads(body)
+    except RecursionError:
+        raise RequestError(TOO_DEEP.format(what="the request body")) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise RequestError(
             f"the request body is not valid JSON ({error}); send Content-Type: application/json"
@@ -317,6 +322,10 @@ def parse_json_string(value: Any, index: int, field: str) -> Any:
     if value.lstrip().startswith("{"):
         try:
             return json.loads(value)
+        except RecursionError:
+            raise RequestError(
+                TOO_DEEP.format(what=f"{field}[{index}]"), f"{field}[{index}]"
+            ) from None
         except json.JSONDecodeError as error:
             raise RequestError(
                 f"{field}[{index}] starts with '{{' but is not a valid JSON item: {error}",

@@ -107,6 +107,29 @@ def test_malformed_json(client, route):
         check_4xx(response, 400, "not valid JSON")
 
 
+DEEP = '{"a":' * 10_000 + "1" + "}" * 10_000  # JSON nested 10,000 levels
+DEEP_BODIES = {
+    "v1": '{"instances": [%s]}',
+    "v2": '{"inputs": [{"name": "items", "shape": [1], "datatype": "BYTES", "data": [%s]}]}',
+    "openai": '{"model": "sail-embedding", "input": [%s]}',
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_json_nested_too_deeply_is_a_400(client, route):
+    """As the body, and (v2) as a BYTES element holding an item: both were 500s (a
+    RecursionError in json.loads) on the OpenAI and v2 routes."""
+    response = client.post(
+        ROUTES[route],
+        content=DEEP_BODIES[route] % DEEP,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    if route == "v2":
+        response = client.post(ROUTES[route], json=body_for("v2", [DEEP]))
+        check_4xx(response, 400, "nested too deeply")
+
+
 def test_unknown_fields_are_named(client):
     check_4xx(client.post(OPENAI, json=body_for("openai", ["x"], colour="red")), 400, "colour")
     assert client.post(OPENAI, json=body_for("openai", ["x"], colour=1)).json()["error"][
