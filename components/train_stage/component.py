@@ -19,7 +19,7 @@ def train_stage(
     negatives: Input[Dataset] = None,
 ):
     """Train `stage` (`steps` 0: the stage config's count). `model` holds the run folder
-    (checkpoints, metrics.jsonl) with the exported model in its `model/` subfolder."""
+    (metrics.jsonl; checkpoints only while the stage runs) with the exported model in `model/`."""
     from pathlib import Path
 
     from sail.pipeline import steps as step_logic

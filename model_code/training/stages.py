@@ -115,6 +115,7 @@ class StageConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     checkpoint_every: int = 50
+    keep_checkpoints: int = 2  # the newest K checkpoints stay; a resume falls back through them
     seed: int = 0
     freeze: list[str] = field(default_factory=list)
     matryoshka_weights: list[float] | None = None
@@ -150,6 +151,8 @@ class StageConfig:
             raise ConfigError(f"stage {self.name!r}: ridge_alpha must be > 0")
         if not 0.0 <= self.basis_whitening <= 1.0:
             raise ConfigError(f"stage {self.name!r}: basis_whitening must be within [0, 1]")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"stage {self.name!r}: keep_checkpoints must be at least 1")
         if self.steps < 1 or self.batch_size < 2:
             raise ConfigError(f"stage {self.name!r}: needs steps >= 1 and batch_size >= 2")
 

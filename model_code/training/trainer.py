@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 MODEL_DIR = "model"
 HEADS_FILE = "heads.pt"
-# Checkpoints kept: the newest, and the one before it should the newest be unreadable.
-KEEP_CHECKPOINTS = 2
 
 
 @dataclass
@@ -321,7 +319,7 @@ class Trainer:
         if self.world_size > 1:
             torch.distributed.barrier()  # every process has written its part
         if self.rank == 0:
-            for old in _checkpoint_tags(path)[KEEP_CHECKPOINTS:]:
+            for old in _checkpoint_tags(path)[self.stage.keep_checkpoints :]:
                 shutil.rmtree(path / old)
         for callback in callbacks:
             callback.on_checkpoint(path / f"step{step}", step)

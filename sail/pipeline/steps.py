@@ -152,7 +152,9 @@ def train(
     negatives: Path | None = None,
 ) -> dict:
     """One training stage from the previous stage's model, loss curves logged to MLflow. A
-    partial run folder left by a killed attempt is resumed from its last checkpoint."""
+    partial run folder left by a killed attempt is resumed from its last checkpoint. The
+    finished folder (the step's artifact) keeps the exported model and metrics.jsonl: its
+    checkpoints only served a resume, and no later step reads them."""
     from model_code.training.run import StageInputs, train_stage
     from model_code.training.trainer import CHECKPOINTS
     from sail.tracking.callback import MlflowTrainingCallback
@@ -172,6 +174,7 @@ def train(
             inputs=StageInputs(teacher=teacher, negatives=mined),
             callbacks=[MlflowTrainingCallback(run_id, stage)],
         )
+        shutil.rmtree(partial / CHECKPOINTS)
     return {
         "steps": result.steps,
         "seconds": round(result.seconds, 1),

@@ -210,10 +210,11 @@ def test_a_process_that_trained_hands_no_taken_port_to_the_ones_it_starts(tmp_pa
 
 def test_old_checkpoints_are_pruned_and_an_unreadable_newest_falls_back(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="model_code.training.trainer")
-    settings = dict(steps=4, batch_size=4, checkpoint_every=1, warmup_steps=1)
+    settings = dict(steps=4, batch_size=4, checkpoint_every=1, warmup_steps=1, keep_checkpoints=3)
     train_stage("tiny", "content2", tmp_path / "run", **settings)
     checkpoints = tmp_path / "run" / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == ["step3", "step4"]
+    kept = ["step2", "step3", "step4"]
+    assert sorted(p.name for p in checkpoints.iterdir() if p.is_dir()) == kept
     for states in (checkpoints / "step4").glob("*model_states.pt"):
         states.write_bytes(states.read_bytes()[:100])  # a write cut short
     train_stage(
