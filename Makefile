@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 TORCH_PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run data compile ui serve screenshots results bench gpu-check image image-check test test-slow lint format clean
+.PHONY: help setup run data compile ui serve screenshots results bench hostile gpu-check image image-check test test-slow lint format clean
 PORT ?= 8080
 UI_PORT ?= 5000
 GPUS ?= 1
@@ -66,6 +66,9 @@ results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regen
 
 bench: $(STAMP) ## Benchmarks (after make run): bench/results.json, docs/benchmarks.md; < 15 min
 	$(BIN)/python -m bench
+
+hostile: $(STAMP) ## Attacks and faults tried for real (server, store, trainer, validation, pipeline): docs/reliability.md; < 10 min
+	$(BIN)/python -m hostile
 
 image: ## The project's image without a daemon (root; buildah, debootstrap): OCI archive + digest in SAIL_HOME/image
 	scripts/build-image.sh

@@ -2,14 +2,15 @@
 enters through the ingest step (the packaged sources, drawings capped small), every step runs in a
 scratch home of its own, and MLflow is a real `mlflow server` on 127.0.0.1."""
 
-import shutil
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pytest
 
+from hostile.validation import DUPLICATE_ITEM, snapshot
 from model_code.data.movielens import source_dir
+from sail.feature_store.repo import read_state
 from sail.pipeline.isolation import find_sharing
 from sail.pipeline.local import run_locally, shared_roots
 from sail.tracking.server import local_server
@@ -33,16 +34,6 @@ def fresh_home(prepared_home, tmp_path, monkeypatch):
     for name in ("MLFLOW_TRACKING_URI", "SAIL_FEATURE_STORE", "SAIL_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     return home
-
-
-def _snapshot(root: Path, name: str, ratings: list[str] = (), items: list[str] = ()) -> Path:
-    """A MovieLens snapshot folder: the packaged files with rows appended."""
-    folder = root / name / "movielens"
-    shutil.copytree(source_dir(), folder)
-    for file, rows in (("ml-100k.inter", ratings), ("ml-100k.item", items)):
-        with (folder / file).open("a") as handle:
-            handle.writelines(f"{row}\n" for row in rows)
-    return root
 
 
 def _new_ratings(users: int, per_user: int, since: int) -> list[str]:
@@ -90,6 +81,9 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     assert len(list(audit.glob("*.json"))) == 14  # every step recorded (finish_run too)
     assert set(Path(tempfile.gettempdir()).glob("sail-step-*")) == scratch_before
     assert not list(run.pipeline_root.rglob("*.partial"))
+    trained = list(run.pipeline_root.glob("*/train-stage*/model"))
+    assert len(trained) == 5 and all((folder / "model").is_dir() for folder in trained)
+    assert not list(run.pipeline_root.rglob("checkpoints"))  # only a resume needs them
 
 
 def _check_lineage(parent_run_id: str) -> None:
@@ -121,7 +115,7 @@ def _check_lineage(parent_run_id: str) -> None:
 
 
 def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
-    snapshots = _snapshot(tmp_path / "snapshots", "2026-11-29", items=["1\tA copy\t1995\tDrama"])
+    snapshots = snapshot(tmp_path / "snapshots", "2026-11-29", items=[DUPLICATE_ITEM])
     with pytest.raises(RuntimeError, match="validate-data"):
         run_locally("tiny", "quick", data_uri=str(snapshots), openclipart_limit=LIMIT)
     with local_server(fresh_home / "mlflow") as uri:
@@ -133,7 +127,8 @@ def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
         validation = mlflow.artifacts.load_dict(f"runs:/{runs['run_id'][0]}/validation.json")
         assert "item_id" in str(validation["failures"])
         assert mlflow.MlflowClient().search_registered_models() == []
-    assert not (fresh_home / "feature_store" / "online.db").exists()
+    assert read_state(fresh_home)["versions"] == {}  # nothing published
+    assert not (fresh_home / "feature_store").exists()  # no store, no registry
 
 
 def test_bad_arguments_are_refused_before_anything_starts(fresh_home):
@@ -150,8 +145,8 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
     ratings of MovieLens-100K with newer ones appended (2026, after its last date)."""
     first = run_locally("tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
     newer = _new_ratings(users=200, per_user=2, since=1795000000)  # 2026-11-18 on
-    snapshots = _snapshot(tmp_path / "snapshots", "2026-11-01")
-    _snapshot(snapshots, "2026-11-29", ratings=newer)
+    snapshots = snapshot(tmp_path / "snapshots", "2026-11-01")
+    snapshot(snapshots, "2026-11-29", ratings=newer)
     second = run_locally(
         "tiny",
         "quick",
