@@ -114,6 +114,7 @@ def _check_lineage(parent_run_id: str) -> None:
     assert "Champion now: version 1" in client.get_registered_model("sail-embedding").description
 
 
+@pytest.mark.slow  # `make hostile` runs the same case ("A stop means nothing registered...")
 def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
     snapshots = snapshot(tmp_path / "snapshots", "2026-11-29", items=[DUPLICATE_ITEM])
     with pytest.raises(RuntimeError, match="validate-data"):
