@@ -57,6 +57,10 @@ def run_suite(name: str, args: argparse.Namespace, threads: int) -> dict:
         from bench import serving
 
         return serving.run(args.model_uri, smoke=args.smoke, threads=threads)
+    if name == "precision":
+        from bench import precision
+
+        return precision.run(args.model_uri, smoke=args.smoke, threads=threads)
     if name == "training":
         from bench import training
 

@@ -126,6 +126,39 @@ def serving_section(r: dict) -> list[str]:
     return lines + [""]
 
 
+def precision_section(r: dict) -> list[str]:
+    """fp32, bf16 and int8: in-process items/s against fp32, and the validation figures."""
+    lines = ["## Inference precision (CPU)", ""]
+    status = _status(r)
+    if status:
+        return lines + status
+    lines += [
+        _meta(r),
+        "",
+        "`Embedder.embed` at batch 32, in-process, each precision on the same items in one ABBA "
+        f"sequence ({r['rounds']} rounds; {r['threads']} threads). int8: every `nn.Linear` "
+        "quantized dynamically, per-channel weights; the vision tower's convolutions stay fp32. "
+        "bf16 only where the CPU computes in it (`model_code.precision`).",
+        "",
+    ]
+    speed = [
+        [kind, name, _num(row["items_per_s"]), _num(row["vs_fp32"], 2)]
+        for kind, rows in r["speed"].items()
+        for name, row in rows.items()
+    ]
+    lines += _table(["items", "precision", "items/s", "vs fp32"], speed)
+    quality = r["quality"]
+    if quality.get("status") != "ok":
+        return lines + [f"Quality: {quality.get('status')} {quality.get('reason', '')}".strip(), ""]
+    metrics = list(next(iter(quality["figures"].values()))["change"])
+    rows = [
+        [name, *(f"{f[m]:.4f} ({f['change'][m]:+.4f})" for m in metrics)]
+        for name, f in quality["figures"].items()
+    ]
+    lines += [f"Quality on the {quality['split']} split (change against fp32):", ""]
+    return lines + _table(["precision", *metrics], rows)
+
+
 def training_section(r: dict) -> list[str]:
     lines = ["## Training", ""]
     if (skipped := _status(r)) is not None:
@@ -287,13 +320,14 @@ def render(results: dict) -> str:
         "variants side by side in one run, on this machine, and reports ratios against a "
         "reference measured in the same run. Raw figures: "
         "[bench/results.json](../bench/results.json). One suite: `python -m bench --suite "
-        "serving|training|pipeline|feature_store`; `--smoke` runs tiny presets in about a minute "
-        "and writes to `$SAIL_HOME/bench-smoke/` instead of this page.",
+        "serving|precision|training|pipeline|feature_store`; `--smoke` runs tiny presets in "
+        "about a minute and writes to `$SAIL_HOME/bench-smoke/` instead of this page.",
         "",
         *machine_section(results),
     ]
     for name, section in (
         ("serving", serving_section),
+        ("precision", precision_section),
         ("training", training_section),
         ("pipeline", pipeline_section),
         ("feature_store", feature_store_section),

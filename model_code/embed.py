@@ -15,6 +15,7 @@ from model_code.config import SIDES, ConfigError
 from model_code.factory import create_model, load_pretrained
 from model_code.items import Item, ItemError, read_items
 from model_code.model import SailEmbeddingModel, truncate
+from model_code.precision import apply_precision
 from model_code.processor import SailProcessor
 
 logger = logging.getLogger(__name__)
@@ -32,18 +33,28 @@ class EmbeddingResult:
 class Embedder:
     """A model and its processor, ready to turn items into Matryoshka unit vectors."""
 
-    def __init__(self, model: SailEmbeddingModel, processor: SailProcessor, device: str = "cpu"):
-        self.model = model.to(device).eval()
+    def __init__(
+        self,
+        model: SailEmbeddingModel,
+        processor: SailProcessor,
+        device: str = "cpu",
+        precision: str = "fp32",
+    ):
+        """`precision`: fp32, bf16 or int8 (`model_code.precision`; int8 runs on CPU only)."""
+        if precision == "int8" and device != "cpu":
+            raise ConfigError(f"int8 runs on the CPU only, not on {device}")
+        self.model = apply_precision(model.to(device), precision)
         self.processor = processor
         self.device = device
+        self.precision = precision
 
     @classmethod
-    def from_preset(cls, preset: str, device: str = "cpu") -> Embedder:
-        return cls(*create_model(preset), device=device)
+    def from_preset(cls, preset: str, device: str = "cpu", precision: str = "fp32") -> Embedder:
+        return cls(*create_model(preset), device=device, precision=precision)
 
     @classmethod
-    def from_pretrained(cls, path: Path, device: str = "cpu") -> Embedder:
-        return cls(*load_pretrained(path), device=device)
+    def from_pretrained(cls, path: Path, device: str = "cpu", precision: str = "fp32") -> Embedder:
+        return cls(*load_pretrained(path), device=device, precision=precision)
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -87,7 +98,7 @@ class Embedder:
                         skipped.append(item.id)
                 if prepared:
                     inputs = self.processor.collate(prepared, instruction).to(self.device)
-                    embeddings = truncate(self.model(inputs), dim)
+                    embeddings = truncate(self.model(inputs).float(), dim)
                     vectors.append(embeddings.float().cpu().numpy())
                     ids.extend(p.item_id for p in prepared)
                 bar.update(len(batch))

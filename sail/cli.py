@@ -55,6 +55,9 @@ def embed(
     side: Annotated[str, typer.Option(help="Embed as 'target' items or 'query'.")] = "target",
     batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
     skip_bad: Annotated[bool, typer.Option(help="Log and skip bad items.")] = False,
+    precision: Annotated[
+        str, typer.Option(help="fp32, bf16 (CPUs with AVX512-BF16 or AMX) or int8 (CPU).")
+    ] = "fp32",
 ):
     """Embed items into float32 unit vectors, in input order (ids in <output>.ids.txt)."""
     from model_code.embed import Embedder, embed_file
@@ -62,7 +65,10 @@ def embed(
     if model is None and preset not in LOCAL_PRESETS:
         raise typer.BadParameter(f"choose one of {list(LOCAL_PRESETS)}", param_hint="--preset")
     with user_errors():
-        embedder = Embedder.from_pretrained(model) if model else Embedder.from_preset(preset)
+        if model:
+            embedder = Embedder.from_pretrained(model, precision=precision)
+        else:
+            embedder = Embedder.from_preset(preset, precision=precision)
         result = embed_file(embedder, input, output, dim, side, batch_size, skip_bad)
     message = f"wrote {result.vectors.shape[0]} x {result.vectors.shape[1]} vectors to {output}"
     if result.skipped:

@@ -61,4 +61,4 @@ class InstructionAdapters(nn.Module):
         if instruction not in self.instructions:
             return embeddings
         adapter = self.adapters[self.instructions.index(instruction)]
-        return adapter(embeddings.to(adapter.up.weight.dtype))
+        return adapter(embeddings.to(adapter.norm.weight.dtype))  # up may be quantized

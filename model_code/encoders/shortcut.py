@@ -37,7 +37,8 @@ class VisionShortcut(nn.Module):
     ) -> torch.Tensor:
         """fused [B, width] pooled fuser states; features [B, feature_dim] (rows without frames
         are ignored); has_frames / has_text [B] bools -> [B, width] unit vectors."""
-        shortcut = F.normalize(self.linear(features.to(self.linear.weight.dtype)), dim=-1)
+        # the gate has the model's dtype; the linear layer may be quantized (no .weight tensor)
+        shortcut = F.normalize(self.linear(features.to(self.gate.dtype)), dim=-1)
         weight = torch.where(has_text, torch.ones_like(self.gate), torch.tanh(self.gate))
         mixed = weight[:, None].to(fused.dtype) * F.normalize(fused, dim=-1) + shortcut
         return F.normalize(torch.where(has_frames[:, None], mixed, fused), dim=-1)

@@ -188,15 +188,18 @@ def evaluate_model(model_dir, split: str = "test") -> dict:
     return evaluate_splits(model_dir, (split,))[split]
 
 
-def evaluate_splits(model_dir, splits=("validation", "test")) -> dict[str, dict]:
-    """`evaluate_model` on each split, the model loaded once: {split: metrics}."""
+def evaluate_splits(
+    model_dir, splits=("validation", "test"), precision: str = "fp32"
+) -> dict[str, dict]:
+    """`evaluate_model` on each split, the model loaded once (in `precision`,
+    `model_code.precision`): {split: metrics}."""
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
 
     unknown = [split for split in splits if split not in ("validation", "test")]
     if unknown:
         raise ValueError(f"split must be 'validation' or 'test', got {unknown[0]!r}")
-    embedder = Embedder.from_pretrained(model_dir)
+    embedder = Embedder.from_pretrained(model_dir, precision=precision)
     embedder.model.cache_tower_features(feature_cache_dir())
     pairs, tables = load_openclipart(), load_movielens()
     figures = {}

@@ -14,6 +14,8 @@
 --deadline-s         seconds a request may wait for its vectors; then 504, and its items not yet
                      run are dropped (default 30)
 --device             torch device (default cpu)
+--precision          fp32 (default), bf16 (CPUs with AVX512-BF16 or AMX) or int8 (Linear layers
+                     quantized; CPU): model_code.precision, docs/serving.md
 --model-version      the registered version served, reported in the v2 metadata (default:
                      $MODEL_VERSION, else the version a models:/NAME/VERSION URI pins)
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from model_code.precision import PRECISIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-queued-cost", type=int, default=32_000_000)
     parser.add_argument("--deadline-s", type=float, default=30.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--model-name", default="sail-embedding")
     parser.add_argument("--model-version", default=os.environ.get("MODEL_VERSION") or None)
     return parser.parse_args(argv)
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             deadline_s=args.deadline_s,
         ),
         device=args.device,
+        precision=args.precision,
         model_name=args.model_name,
         model_version=args.model_version,
     )

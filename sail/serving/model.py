@@ -135,12 +135,14 @@ class SailEmbeddingModel(Model):
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
         version: str | None = None,
+        precision: str = "fp32",
     ):
         super().__init__(name)
         self.model_uri = str(model_uri)
         self.version = version or pinned_version(model_uri)
         self.embedder = embedder
         self.device = device
+        self.precision = precision
         self.limits = limits or Limits()
         self.max_batch_size = max_batch_size
         self.max_wait_ms = max_wait_ms
@@ -154,7 +156,9 @@ class SailEmbeddingModel(Model):
             self.version = self.version or pinned_version(self.model_uri)
             folder = resolve_model_dir(self.model_uri)
             logger.info("loading %s version %s from %s", self.name, self.version, folder)
-            self.embedder = Embedder.from_pretrained(folder, device=self.device)
+            self.embedder = Embedder.from_pretrained(
+                folder, device=self.device, precision=self.precision
+            )
         if self.batcher is None or self.batcher.closed:
             self.batcher = MicroBatcher(
                 self._run_batch,
@@ -273,7 +277,7 @@ class SailEmbeddingModel(Model):
         embedder = self._embedder()
         with torch.inference_mode():
             inputs = embedder.processor.collate(prepared, instruction).to(embedder.device)
-            return truncate(embedder.model(inputs), dim).float().cpu().numpy()
+            return truncate(embedder.model(inputs).float(), dim).cpu().numpy()
 
     def _forward_alone(self, ready, instruction: str, dim: int) -> np.ndarray | Exception:
         """One item's vector, or the exception its forward pass raised (logged here)."""

@@ -3,8 +3,9 @@
 
 `build_server(model_uri="models:/sail-embedding@champion", host=None, port=8080,
 max_batch_size=32, max_wait_ms=5.0, limits=None, device="cpu", model_name="sail-embedding",
-embedder=None, grace_period=5, model_version=None) -> SailServer` loads the model and builds the
-app (nothing listens yet). `host=None` means the `HOST` environment variable, else 127.0.0.1;
+embedder=None, grace_period=5, model_version=None, precision="fp32") -> SailServer` loads the
+model (in `precision`: fp32, bf16 or int8, `model_code.precision`) and builds the app (nothing
+listens yet). `host=None` means the `HOST` environment variable, else 127.0.0.1;
 pass "0.0.0.0" (or set HOST) inside a container. `port=0` picks a free port (`server.port` says
 which once started). `max_batch_size=1` switches micro-batching off. `model_version` is reported
 in the v2 metadata and in the `x-sail-model-version` header of every response (default: the
@@ -276,6 +277,7 @@ def build_server(
     embedder: Embedder | None = None,
     grace_period: int = 5,
     model_version: str | None = None,
+    precision: str = "fp32",
 ) -> SailServer:
     """Load the model at `model_uri` (or use `embedder`) and build its server (see the module
     doc); call `.run()` or `.start()` on the result."""
@@ -288,6 +290,7 @@ def build_server(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         version=model_version,
+        precision=precision,
     )
     model.load()
     return SailServer(model, host=host, port=port, grace_period=grace_period)

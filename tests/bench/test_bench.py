@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from bench import feature_store, pipeline, serving, training
+from bench import feature_store, pipeline, precision, serving, training
 from bench.__main__ import main
 from bench.report import PLOT, plot_serving, render
+from bench.report import precision_section as render_precision
 from bench.timing import Measurement, abba, interleave, percentile, ratio
 
 
@@ -102,6 +103,20 @@ def test_training_smoke_compares_deepspeed_with_plain(training_results):
     assert positive(entry["peak_rss_ds_over_plain"])
     # same batches, weights and optimiser: the two engines compute the same losses
     assert entry["max_loss_difference"] < 1e-3
+
+
+def test_precision_smoke_measures_every_precision_against_fp32():
+    results = precision.run(smoke=True, threads=2)
+    assert results["precisions"][0] == "fp32" and "int8" in results["precisions"]
+    for kind, rows in results["speed"].items():
+        assert set(rows) == set(results["precisions"]), kind
+        assert rows["fp32"]["vs_fp32"] == 1.0
+        for row in rows.values():
+            assert positive(row["items_per_s"]) and positive(row["vs_fp32"])
+    assert results["quality"] == {"status": "skipped (smoke)"}
+    page = "\n".join(render_precision(results))
+    assert "## Inference precision (CPU)" in page and "| text | int8 |" in page
+    assert "Quality: skipped (smoke)" in page
 
 
 def test_page_and_plot_from_smoke_results(serving_results, training_results, tmp_path):

@@ -365,3 +365,6 @@ def test_command_line_arguments():
     args = parse_args(["--deadline-s", "2.5", "--max-queued-cost", "1000"])
     assert (args.deadline_s, args.max_queued_cost) == (2.5, 1000)
     assert (parse_args([]).deadline_s, parse_args([]).max_queued_cost) == (30.0, 32_000_000)
+    assert parse_args([]).precision == "fp32" and parse_args(["--precision", "int8"]).precision
+    with pytest.raises(SystemExit):
+        parse_args(["--precision", "fp8"])
