@@ -20,12 +20,15 @@ def fp32_vectors(tiny):
     return Embedder(model, processor).embed(ITEMS).vectors
 
 
-def test_int8_quantizes_every_linear_and_stays_close(tiny, fp32_vectors):
+def test_int8_quantizes_every_linear_but_the_fusers_attention_and_stays_close(tiny, fp32_vectors):
     model, processor = tiny
     embedder = Embedder(model, processor, precision="int8")
-    linear = [m for m in embedder.model.modules() if type(m) is torch.nn.Linear]
-    quantized = [m for m in embedder.model.modules() if "quantized" in type(m).__module__]
-    assert not linear and quantized
+    kinds = {name: type(m) for name, m in embedder.model.named_modules()}
+    quantized = [name for name, kind in kinds.items() if "quantized" in kind.__module__]
+    fp32 = [name for name, kind in kinds.items() if kind is torch.nn.Linear]
+    assert fp32 and all(name.startswith("fuser.") and ".attention." in name for name in fp32)
+    assert any(".intermediate." in name for name in quantized)
+    assert any(name.startswith("vision.") for name in quantized)
     assert any(type(m) is torch.nn.Linear for m in model.modules())  # quantized a copy
     vectors = embedder.embed(ITEMS).vectors
     assert vectors.dtype == np.float32
