@@ -136,8 +136,9 @@ def precision_section(r: dict) -> list[str]:
         _meta(r),
         "",
         "`Embedder.embed` at batch 32, in-process, each precision on the same items in one ABBA "
-        f"sequence ({r['rounds']} rounds; {r['threads']} threads). int8: every `nn.Linear` "
-        "quantized dynamically, per-channel weights; the vision tower's convolutions stay fp32. "
+        f"sequence ({r['rounds']} rounds; {r['threads']} threads). int8: the `nn.Linear` layers "
+        "but the fuser's attention quantized dynamically, per-channel weights; the vision "
+        "tower's convolutions stay fp32. "
         "bf16 only where the CPU computes in it (`model_code.precision`).",
         "",
     ]
