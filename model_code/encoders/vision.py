@@ -14,9 +14,15 @@ from model_code.encoders.perceiver import VisualPerceiver
 from model_code.encoders.shortcut import VisionShortcut
 from model_code.weights import resolve_weights
 
+# Frames per pass of a convolutional tower on CPU. Its early feature maps outgrow the caches: on
+# 2 cores (AMD EPYC, 2026-12-01) EfficientNet-Lite0 at 224 px ran 59 frames/s one at a time,
+# 68 four at a time, 53 eight and 28 thirty-two at a time (docs/benchmarks.md, text+image).
+CPU_FRAMES_PER_PASS = 4
+
 
 class EfficientNetLiteTower(nn.Module):
-    """EfficientNet-Lite: the last feature map's cells are the patch tokens."""
+    """EfficientNet-Lite: the last feature map's cells are the patch tokens. On CPU a batch of
+    frames goes through in passes of `CPU_FRAMES_PER_PASS`."""
 
     def __init__(self, config: VisionConfig):
         super().__init__()
@@ -39,6 +45,8 @@ class EfficientNetLiteTower(nn.Module):
         return self.settings
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if pixels.device.type == "cpu" and len(pixels) > CPU_FRAMES_PER_PASS:
+            return torch.cat([self(part) for part in pixels.split(CPU_FRAMES_PER_PASS)])
         features = self.net.extract_features(pixels)
         return features.flatten(2).transpose(1, 2)
 

@@ -21,6 +21,26 @@ def test_each_frame_is_encoded_on_its_own():
     assert torch.allclose(together[1], alone[0], atol=1e-5)
 
 
+def test_a_cpu_batch_goes_through_in_passes_with_the_same_tokens(monkeypatch):
+    from model_code.encoders import vision
+
+    tower = EfficientNetLiteTower(load_preset("tiny").vision).eval()
+    frames = torch.randn(10, 3, 64, 64)
+    passes, extract = [], tower.net.extract_features
+
+    def counted(pixels):
+        passes.append(len(pixels))
+        return extract(pixels)
+
+    monkeypatch.setattr(tower.net, "extract_features", counted)
+    with torch.no_grad():
+        chunked = tower(frames)
+        monkeypatch.setattr(vision, "CPU_FRAMES_PER_PASS", 64)
+        whole = tower(frames)
+    assert passes == [4, 4, 2, 10]
+    assert torch.allclose(chunked, whole, atol=1e-5)
+
+
 def test_unknown_vision_kind():
     config = load_preset("tiny").vision
     config.kind = "resnet"
