@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bench.serving import BATCH, _batched, resolve_model
+from bench.serving import BATCH, batched, resolve_model
 from bench.serving_items import image_items, text_items
 from bench.timing import interleave, ratio, throughput
 from model_code.config import ConfigError
@@ -65,7 +65,7 @@ def run(model_uri: str | None = None, smoke: bool = False, threads: int | None =
         speed = {}
         for kind, (items, _) in pools.items():
             variants = {
-                name: _batched(_embed_with(embedder), items, BATCH)
+                name: batched(_embed_with(embedder), items, BATCH)
                 for name, embedder in embedders.items()
             }
             for variant in variants.values():

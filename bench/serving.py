@@ -83,7 +83,7 @@ def _cycle(pool: list, n: int) -> list:
     return [pool[i % len(pool)] for i in range(n)]
 
 
-def _batched(fn: Callable[[list], object], pool: list, batch: int) -> Callable[[int], Measurement]:
+def batched(fn: Callable[[list], object], pool: list, batch: int) -> Callable[[int], Measurement]:
     """A variant that runs `fn` on consecutive batches of `batch` items (latency per batch)."""
 
     def run(n: int) -> Measurement:
@@ -112,8 +112,8 @@ def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dic
     variants = {}
     for kind, (items, _) in pools.items():
         variants[kind] = {
-            BATCH: {"a32": _batched(sail, items, BATCH)},
-            1: {"a1": _batched(sail, items, 1)},
+            BATCH: {"a32": batched(sail, items, BATCH)},
+            1: {"a1": batched(sail, items, 1)},
         }
     if "text" in pools:
         encoder, texts = sentence_transformer(embedder, pools["text"][0])
@@ -121,8 +121,8 @@ def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dic
         def st(batch: list) -> None:
             encoder.encode(batch, batch_size=len(batch), normalize_embeddings=True)
 
-        variants["text"][BATCH]["d32"] = _batched(st, texts, BATCH)
-        variants["text"][1]["d1"] = _batched(st, texts, 1)
+        variants["text"][BATCH]["d32"] = batched(st, texts, BATCH)
+        variants["text"][1]["d1"] = batched(st, texts, 1)
     return variants
 
 

@@ -17,6 +17,7 @@ runs to the end: the new rows serve and no staged table is left.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -40,7 +41,7 @@ REPUBLISH_STEPS = ["files written", "applied", "materialized", "read back", SWAP
 # milliseconds, an import of torch and feast tens of seconds). A child publishes and SIGKILLs
 # itself when the step it was given is logged; the parent prints the child's exit status.
 PUBLISHER = """
-import logging, os, signal, sys
+import json, logging, os, signal, sys
 from pathlib import Path
 from sail.feature_store.publish import publish
 
@@ -63,7 +64,8 @@ for line in sys.stdin:
         log.setLevel(logging.INFO)
         log.addHandler(KillAt(step))
         try:
-            publish(Path(model_dir), version, dim=int(dim), home=Path(home), limit=eval(limit))
+            limit = json.loads(limit)
+            publish(Path(model_dir), version, dim=int(dim), home=Path(home), limit=limit)
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)
@@ -191,7 +193,7 @@ class _Publisher:
 
     def publish(self, model_dir: Path, version: str, home: Path, step: str) -> int:
         """Publish in a fresh fork that kills itself at `step`; its exit status (-9: killed)."""
-        fields = [str(model_dir), version, str(home), step, str(DIM), repr(LIMIT)]
+        fields = [str(model_dir), version, str(home), step, str(DIM), json.dumps(LIMIT)]
         self.process.stdin.write("\t".join(fields) + "\n")
         self.process.stdin.flush()
         return int(self.process.stdout.readline())

@@ -32,12 +32,13 @@ SETTINGS = {"batch_size": 4, "checkpoint_every": EVERY, "warmup_steps": 1}
 LOSS_TOLERANCE = 1e-4
 
 KILLED_RUN = """
-import io, os, signal, sys
+import io, json, os, signal, sys
 from pathlib import Path
 import torch
 from model_code.training.run import train_stage
 
-out, kill_at, steps, settings = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), eval(sys.argv[4])
+out, kill_at, steps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+settings = json.loads(sys.argv[4])
 save = torch.save
 
 def save_half_then_die(obj, target, *args, **kwargs):
@@ -74,7 +75,8 @@ def run(context: Context) -> list[Section]:
 
     killed = work / "killed"
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN, str(killed), str(KILL_AT), str(STEPS), repr(SETTINGS)],
+        [sys.executable, "-c", KILLED_RUN, str(killed), str(KILL_AT), str(STEPS)]
+        + [json.dumps(SETTINGS)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -92,11 +92,11 @@ def check_online(state: dict, version: str, home: Path | str | None = None) -> d
     return record
 
 
-def bring_online(version: str, home: Path | str | None = None, *, store=None) -> dict:
+def bring_online(version: str, home: Path | str | None = None, *, store=None) -> dict[str, int]:
     """Put the version's published rows online (its tables recreated first, so they hold
     exactly its Parquet files' rows, all read back before it counts as online); it becomes the
     default when there is none. A version already online is left as it is (`replace_online`
-    reloads one). Returns the state as written."""
+    reloads one). Returns the entities read back per view (none for a version left as it is)."""
     store = store or open_store(home)
     with store_lock(store):
         state = read_state(home)
@@ -104,16 +104,16 @@ def bring_online(version: str, home: Path | str | None = None, *, store=None) ->
         if record is None:
             raise NotPublished(f"model version {version} was never published in {store_dir(home)}")
         if record.get("online"):
-            return state
+            return {}
         _check_files(home, record, version)
         _apply(store, home, _records(state, add=version), recreate=[version])
         phase(version, "applied")
-        _load(store, home, record, version)
+        loaded = _load(store, home, record, version)
         record["online"] = True
         record.pop("retired", None)
         state["default"] = state.get("default") or version
         write_state(state, home)
-    return state
+    return loaded
 
 
 def replace_online(
@@ -125,7 +125,7 @@ def replace_online(
     back; then every view's table is swapped in, all in one transaction, the staged files are
     renamed over the version's and the record is written. A crash before the swap leaves the old
     rows serving (the next change drops the staged views). The re-publish must keep the
-    version's size and views. Returns the state as written."""
+    version's size and views. Returns the entities read back per view."""
     store = store or open_store(home)
     staged = staged_name(version)
     with store_lock(store):
@@ -135,7 +135,7 @@ def replace_online(
         _check_files(home, record, staged)
         _apply(store, home, {**_records(state), staged: record}, recreate=[staged])
         phase(staged, "applied")
-        _load(store, home, record, staged)
+        loaded = _load(store, home, record, staged)
         swap_in(
             store, {_view_name(view, staged): _view_name(view, version) for view in record["rows"]}
         )
@@ -145,7 +145,7 @@ def replace_online(
         write_state(state, home)
         phase(version, "recorded")
         _apply(store, home, _records(state))  # unregisters the staged views (no tables left)
-    return state
+    return loaded
 
 
 def _check_same_shape(version: str, live: dict, record: dict) -> None:
@@ -216,8 +216,9 @@ def follow(
         change.unpublished = [version for version in served if version not in state["versions"]]
         for version in published:
             if version not in online_versions(state):
-                state = bring_online(version, home, store=store)
+                bring_online(version, home, store=store)
                 change.brought_online.append(version)
+                state = read_state(home)
         if default in published:
             set_default(default, home, store=store)
         elif before is not None and before not in served:
@@ -265,9 +266,9 @@ def _apply(store, home, versions: dict[str, dict], recreate: Collection[str] = (
     store.apply(list(objects.values()))
 
 
-def _load(store, home, record: dict, name: str) -> None:
+def _load(store, home, record: dict, name: str) -> dict[str, int]:
     """Materialize the files of `name` (a version, or its staged re-publish) into its views and
-    read every entity back: IncompleteLoad when one is missing."""
+    read every entity back: the entities found per view; IncompleteLoad when one is missing."""
     start = pd.Timestamp(record["event_timestamp"]).to_pydatetime()
     store.materialize(
         start_date=start,
@@ -275,7 +276,7 @@ def _load(store, home, record: dict, name: str) -> None:
         feature_views=[_view_name(view, name) for view in record["rows"]],
     )
     phase(name, "materialized")
-    found = count_online(store, home, record, name)
+    found = _count_online(store, home, record, name)
     for view, count in found.items():
         expected = record["rows"][view]
         if count != expected:
@@ -284,9 +285,10 @@ def _load(store, home, record: dict, name: str) -> None:
                 "after materializing; the version was not switched"
             )
     phase(name, "read back")
+    return found
 
 
-def count_online(store, home, record: dict, name: str) -> dict[str, int]:
+def _count_online(store, home, record: dict, name: str) -> dict[str, int]:
     """Per view, how many of the entities in `name`'s files its online view returns."""
     found = {}
     for view, path in _files(home, record, name).items():

@@ -47,7 +47,6 @@ from sail.feature_store.location import resolve_home, store_dir
 from sail.feature_store.lock import store_lock
 from sail.feature_store.online import (
     bring_online,
-    count_online,
     phase,
     replace_online,
     staged_name,
@@ -177,16 +176,14 @@ def publish(
         phase(name, "files written")
         lap("parquet")
         if live:
-            replace_online(model_version, record, home, store=store)
+            online_rows = replace_online(model_version, record, home, store=store)
         else:
             state["versions"][model_version] = record
             write_state(state, home)
             phase(model_version, "recorded")
-            bring_online(model_version, home, store=store)
+            online_rows = bring_online(model_version, home, store=store)
         write_atomic(codebooks_path(home, model_version), codebooks)  # those of the online codes
         lap("feast")
-        online_rows = count_online(store, home, record, model_version)
-        lap("read_back")
     return PublishReport(
         model_version=model_version,
         dim=dim,
