@@ -9,9 +9,12 @@
   `max_batch_size` items of one key; it returns, per item, its result or the exception that item
   raised (so one bad item fails only its own request). An exception raised by `run` itself fails
   every request in that batch. Each call is one model forward pass.
-- The worker waits up to `max_wait_ms` after the first queued request for more to arrive (and stops
-  waiting once `max_batch_size` items are queued); requests that queue while the model is busy are
-  merged without waiting. A request larger than `max_batch_size` is split into several batches.
+- The worker takes the first queued request and every one queued behind it (up to
+  `max_batch_size` items). It then waits, at most `max_wait_ms`, only while the batch is smaller
+  than the largest of the last `RECENT_BATCHES` batches: the concurrency the traffic has shown. A
+  lone client is answered without waiting; concurrent clients' requests, which reach the queue a
+  few milliseconds apart, still share passes. A request larger than `max_batch_size` is split
+  into several batches.
 - `max_batch_size=1` switches batching off (one item per forward pass, never merged);
   `max_wait_ms=0` merges only what is already queued. Both are for benchmarks.
 - `max_queued_items` bounds the items waiting for the model (submitted, not yet answered), and
@@ -41,6 +44,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 RunBatch = Callable[[Hashable, list[Any]], list[Any]]
+RECENT_BATCHES = 8  # the batches whose largest size sets how many items the next one waits for
 
 
 class BatcherClosed(RuntimeError):
@@ -252,18 +256,21 @@ class MicroBatcher:
         self._fail_queued()
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
-        """The first job plus whatever arrives within the wait (or is queued already)."""
+        """The first job plus whatever is queued already, and what arrives within the wait while
+        the batch is smaller than the recent largest."""
         pending = [first]
         if not self.batching:
             return pending, False
         total = len(first.items)
+        with self._lock:
+            expected = max(self.stats.batch_sizes[-RECENT_BATCHES:], default=1)
         deadline = time.monotonic() + self.max_wait_s
         while total < self.max_batch_size:
             remaining = deadline - time.monotonic()
             try:
                 job = (
                     self._queue.get(timeout=remaining)
-                    if remaining > 0
+                    if total < expected and remaining > 0
                     else self._queue.get_nowait()
                 )
             except queue.Empty:

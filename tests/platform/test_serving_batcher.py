@@ -52,6 +52,34 @@ def test_concurrent_requests_share_forward_passes():
     assert recorder.threads == {"sail-batcher"}  # one worker thread runs every batch
 
 
+def test_a_lone_client_is_not_kept_waiting_and_concurrent_ones_still_share_passes():
+    recorder = Recorder(delay=0.02)
+    batcher = MicroBatcher(recorder, max_batch_size=32, max_wait_ms=3000)
+
+    async def one_at_a_time():
+        began = time.monotonic()
+        for i in range(3):
+            await batcher.submit("k", [i])
+        return time.monotonic() - began
+
+    # nothing recent is larger than 1 item: no request waits the 3 s for company
+    assert run(one_at_a_time()) < 2.0
+    assert [len(items) for _, items in recorder.batches] == [1, 1, 1]
+
+    async def clients(n):
+        async def client(i):
+            await asyncio.sleep(0.005 * i)  # arrivals spread over a few milliseconds
+            return await batcher.submit("k", [i])
+
+        return await asyncio.gather(*(client(i) for i in range(n)))
+
+    recorder.batches.clear()
+    batcher.stats.batch_sizes.append(8)  # as if 8 clients had been served together
+    assert run(clients(8)) == [[2 * i] for i in range(8)]
+    batcher.close()
+    assert [len(items) for _, items in recorder.batches] == [8]  # waited for the other 7
+
+
 def test_keys_never_share_a_batch():
     recorder = Recorder()
     batcher = MicroBatcher(recorder, max_batch_size=64, max_wait_ms=50)
