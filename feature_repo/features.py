@@ -26,7 +26,7 @@ from pathlib import Path
 from feast import Entity, FeatureView, Field, FileSource, ValueType
 from feast.data_format import ParquetFormat
 from feast.data_source import DataSource
-from feast.types import Array, Float32, Int64, String
+from feast.types import Array, Bytes, Float32, Int64, String
 
 from sail.feature_store.location import store_dir
 
@@ -100,14 +100,30 @@ def entities() -> dict[str, Entity]:
     }
 
 
-def _schemas(dim: int) -> dict[str, tuple[str, list[Field], str]]:
-    """Per view: its entity, its features besides `model_version`, its description."""
+CODE_DESCRIPTIONS = {
+    "int8": "The embedding as int8 codes, one byte a value (model_code.compact).",
+    "binary": "The embedding's sign bits, 8 a byte, first value first (model_code.compact).",
+}
+
+
+def code_feature(encoding: str) -> str:
+    """The item_embedding feature holding one compact code: `embedding_int8`."""
+    return f"embedding_{encoding}"
+
+
+def _schemas(dim: int, codes: Collection[str] = ()) -> dict[str, tuple[str, list[Field], str]]:
+    """Per view: its entity, its features besides `model_version`, its description. `codes`:
+    the compact encodings published beside the float item embeddings (bytes features)."""
     return {
         ITEM_EMBEDDING: (
             "item",
             [
                 _embedding_field(
                     dim, "Unit-length target-side embedding (Matryoshka prefix, renormalised)."
+                ),
+                *(
+                    Field(name=code_feature(code), dtype=Bytes, description=CODE_DESCRIPTIONS[code])
+                    for code in codes
                 ),
                 Field(name="catalogue", dtype=String, description="movielens or openclipart"),
                 Field(name="title", dtype=String, description="The item's title, for display."),
@@ -142,8 +158,10 @@ def version_views(
     entities: Mapping[str, Entity],
     source: Callable[[Path, str, str], DataSource] = file_source,
     views: Collection[str] = VIEWS,
+    codes: Collection[str] = (),
 ) -> dict[str, FeatureView]:
-    """One version's views (those in `views`; `dim`-long vectors), by name."""
+    """One version's views (those in `views`; `dim`-long vectors, and the compact `codes`), by
+    name."""
     built = [
         FeatureView(
             name=view_name(view, model_version),
@@ -154,7 +172,7 @@ def version_views(
             description=f"{description} (model version {model_version}).",
             tags={"embedding_dim": str(dim), "model_version": model_version},
         )
-        for view, (entity, schema, description) in _schemas(dim).items()
+        for view, (entity, schema, description) in _schemas(dim, codes).items()
         if view in views
     ]
     return {view.name: view for view in built}
@@ -166,8 +184,9 @@ def definitions(
     source: Callable[[Path, str, str], DataSource] = file_source,
 ) -> dict[str, Entity | FeatureView]:
     """The entities and the views of every version in `versions` for one feature store folder,
-    by name. `versions` maps a model version to its record in published.json: its size (`dim`)
-    and the views it published (the keys of `rows`).
+    by name. `versions` maps a model version to its record in published.json: its size (`dim`),
+    the views it published (the keys of `rows`) and its compact codes (`codes`, none before
+    they were published).
 
     `source(store, view, model_version)` gives each view's batch source: the version's Parquet
     file by default, a warehouse table in production (docs/feature-store.md).
@@ -176,7 +195,8 @@ def definitions(
     objects: dict[str, Entity | FeatureView] = dict(shared)
     for version, record in versions.items():
         views = list(record["rows"])
-        objects.update(version_views(store, version, int(record["dim"]), shared, source, views))
+        dim, codes = int(record["dim"]), record.get("codes", ())
+        objects.update(version_views(store, version, dim, shared, source, views, codes))
     return objects
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import Ridge
 
+from model_code import compact
 from model_code.data.catalogue import caption_of, drawing_of, movielens_items, openclipart_items
 from model_code.embed import Embedder
 from model_code.evaluation.retrieval import (
@@ -47,11 +48,17 @@ def catalogue_instructions(catalogue: str) -> dict[str, str]:
 
 
 def openclipart_retrieval(
-    embedder: Embedder, pairs: pd.DataFrame, ks=(1, 5, 10), dims: tuple[int | None, ...] = (None,)
+    embedder: Embedder,
+    pairs: pd.DataFrame,
+    ks=(1, 5, 10),
+    dims: tuple[int | None, ...] = (None,),
+    encodings: tuple[str, ...] = ("float",),
 ) -> dict:
     """Text->image and image->text recall@k over one split (each row is a caption/drawing pair).
 
-    With several Matryoshka `dims`, returns {dim: report}, each from the same full-size vectors.
+    With several Matryoshka `dims`, returns {dim: report}, each from the same full-size vectors;
+    with compact `encodings` (`model_code.compact`), {(dim, encoding): report}, both sides scored
+    as their codes rank them.
     """
     items = openclipart_items(pairs)
     captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
@@ -59,14 +66,26 @@ def openclipart_retrieval(
     text = embedder.embed(captions, side="query", instruction=instructions["query"]).vectors
     image = embedder.embed(drawings, instruction=instructions["target"]).vectors
     reports = {
-        dim: cross_modal_report(prefix(text, dim), prefix(image, dim), _fitting(ks, len(items)))
-        for dim in dims
+        key: cross_modal_report(
+            prefix(text, dim, encoding), prefix(image, dim, encoding), _fitting(ks, len(items))
+        )
+        for key, dim, encoding in _cuts(dims, encodings)
     }
-    return reports[None] if dims == (None,) else reports
+    return reports[None] if len(reports) == 1 and None in reports else reports
 
 
-def prefix(vectors: np.ndarray, dim: int | None) -> np.ndarray:
-    """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None)."""
+def _cuts(dims, encodings) -> list[tuple]:
+    """(report key, dim, encoding) per size and encoding: keyed by dim for float alone."""
+    if tuple(encodings) == ("float",):
+        return [(dim, dim, "float") for dim in dims]
+    return [((dim, encoding), dim, encoding) for dim in dims for encoding in encodings]
+
+
+def prefix(vectors: np.ndarray, dim: int | None, encoding: str = "float") -> np.ndarray:
+    """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None),
+    as its `encoding`'s codes rank it (`model_code.compact.roundtrip`)."""
+    if encoding != "float":
+        return compact.roundtrip(vectors, encoding, dim)
     if dim is None:
         return vectors
     return truncate(torch.from_numpy(vectors), dim).numpy()
@@ -145,10 +164,12 @@ def movielens_next_item(
     window: int = 10,
     ks=(10,),
     dims: tuple[int | None, ...] = (None,),
+    encodings: tuple[str, ...] = ("float",),
 ) -> dict:
     """HR@k / NDCG@k of ranking ALL movies for each user's held-out positive; the user vector is
     the model's sequence pooler over the last `window` items before it (at full size; users and
-    items are then cut to each Matryoshka size of `dims`, as `openclipart_retrieval` returns)."""
+    items are then cut to each Matryoshka size of `dims` and coded in each of `encodings`, keyed
+    as `openclipart_retrieval` keys them)."""
     ids, vectors = movie_vectors(embedder, tables["items"])
     index = {item_id: row for row, item_id in enumerate(ids)}
     contexts, targets, seen = user_contexts(tables["sequences"], split, window)
@@ -156,16 +177,16 @@ def movielens_next_item(
     users = embedder.model.eval().pool_sequences(torch.from_numpy(vectors), rows)
     users = users.numpy().astype(np.float32)  # unit vectors from the pooler
     reports = {
-        dim: next_item_report(
-            prefix(users, dim),
-            prefix(vectors, dim),
+        key: next_item_report(
+            prefix(users, dim, encoding),
+            prefix(vectors, dim, encoding),
             np.array([index[t] for t in targets]),
             [np.array([index[i] for i in s]) for s in seen],
             ks,
         )
-        for dim in dims
+        for key, dim, encoding in _cuts(dims, encodings)
     }
-    return reports[None] if dims == (None,) else reports
+    return reports[None] if len(reports) == 1 and None in reports else reports
 
 
 def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test", ks=(10,)):

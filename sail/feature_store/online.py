@@ -149,11 +149,13 @@ def replace_online(
 
 
 def _check_same_shape(version: str, live: dict, record: dict) -> None:
-    if int(live["dim"]) != int(record["dim"]) or set(live["rows"]) != set(record["rows"]):
+    before = (int(live["dim"]), sorted(live["rows"]), live.get("codes", []))
+    if before != (int(record["dim"]), sorted(record["rows"]), record.get("codes", [])):
         raise ValueError(
-            f"model version {version} is online with size {live['dim']} and views "
-            f"{sorted(live['rows'])}; a re-publish must keep both (got {record['dim']}, "
-            f"{sorted(record['rows'])}): publish a new version, or retire this one first"
+            f"model version {version} is online with size {live['dim']}, views "
+            f"{sorted(live['rows'])} and codes {live.get('codes', [])}; a re-publish must keep "
+            f"them (got {record['dim']}, {sorted(record['rows'])}, {record.get('codes', [])}): "
+            "publish a new version, or retire this one first"
         )
 
 

@@ -2,7 +2,8 @@
 
 `publish(model_dir, model_version)` embeds the whole prepared catalogues, fits Semantic-ID
 codebooks on the published item vectors, pools every MovieLens user's latest positives into a
-user-interest vector, writes one Parquet file per view for the version, applies the Feast
+user-interest vector, writes one Parquet file per view for the version (item vectors with their
+int8 and binary codes, `model_code.compact`), applies the Feast
 definitions and materializes the version into the online store.
 
 The version's rows go online beside those of the versions already online (each version has
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from model_code.compact import encode
 from model_code.data.catalogue import CATALOGUES, movielens_items, openclipart_items
 from model_code.model import truncate
 from sail.feature_store.location import resolve_home, store_dir
@@ -65,6 +67,7 @@ logger = logging.getLogger(__name__)
 # must fit PostgreSQL's 63-character identifiers).
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
 VERSION_SPACING = timedelta(seconds=1)  # between versions' timestamps
+COMPACT_CODES = ("int8", "binary")  # published beside each item's float vector
 
 
 @dataclass
@@ -285,10 +288,20 @@ def _vector_column(vectors: np.ndarray, value_type: pa.DataType) -> pa.Array:
 
 
 def _item_embedding_table(ids, vectors, labels, titles, model_version) -> pa.Table:
+    """The item rows: float vectors and their compact codes (views read the codes their version
+    publishes, `_version_record`)."""
+    features = features_module()
+    codes = {
+        features.code_feature(code): pa.array(
+            [row.tobytes() for row in encode(vectors, code)], pa.binary()
+        )
+        for code in COMPACT_CODES
+    }
     return pa.table(
         {
             "item_id": pa.array(ids, pa.string()),
             "embedding": _vector_column(vectors, pa.float32()),
+            **codes,
             "model_version": pa.array([model_version] * len(ids), pa.string()),
             "catalogue": pa.array(labels, pa.string()),
             "title": pa.array(titles, pa.string()),
@@ -379,9 +392,12 @@ def _write_parquet(home, view, model_version, table: pa.Table, timestamp) -> Pat
 def _version_record(previous, dim, timestamp, catalogues, labels, tables) -> dict:
     """The version's published.json record; `online` stays as it was until `bring_online`."""
     now = datetime.now(UTC).isoformat(timespec="seconds")
+    live = bool((previous or {}).get("online"))
     return {
-        "online": bool((previous or {}).get("online")),
+        "online": live,
         "dim": dim,
+        # a live re-publish keeps its views' features: codes only where it had them
+        "codes": list(previous.get("codes", ())) if live else list(COMPACT_CODES),
         "event_timestamp": timestamp.isoformat(),
         "catalogues": {name: labels.count(name) for name in catalogues},
         "rows": {view: table.num_rows for view, table in tables.items()},

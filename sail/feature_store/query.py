@@ -45,6 +45,10 @@ USER_FEATURES = (
 )
 
 
+ARRAY_TYPES = {"embedding": np.float32, "codes": np.int64}
+CODE_TYPES = {"embedding_int8": np.int8, "embedding_binary": np.uint8}  # bytes features
+
+
 class VersionMismatch(LookupError):
     """A query vector of a model version whose rows are not online: its neighbours would come
     from another model's space."""
@@ -149,18 +153,22 @@ def online_features(
     store=None,
 ) -> pd.DataFrame:
     """Online features of items (embedding, model_version, catalogue, title, codes,
-    semantic_id) or of users (embedding, model_version, history_length) in `version` (default:
-    the default version): one row per id, in order.
+    semantic_id, and `embedding_int8` / `embedding_binary` where the version published compact
+    codes) or of users (embedding, model_version, history_length) in `version` (default: the
+    default version): one row per id, in order.
 
-    Pass exactly one of `item_ids` and `user_ids`. Embeddings and codes are numpy arrays; the
-    features of an id the version's rows do not hold are None.
+    Pass exactly one of `item_ids` and `user_ids`. Embeddings and codes are numpy arrays (the
+    compact ones int8 and packed uint8 bits, `model_code.compact`); the features of an id the
+    version's rows do not hold are None.
     """
     if (item_ids is None) == (user_ids is None):
         raise ValueError("pass exactly one of item_ids and user_ids")
-    _, version = _version(home, version)
+    state, version = _version(home, version)
     store = store or open_store(home)
     if item_ids is not None:
-        return _read(store, version, ITEM_FEATURES, "item_id", item_ids)
+        codes = state["versions"][version].get("codes", [])
+        compact = tuple(f"item_embedding:{features_module().code_feature(c)}" for c in codes)
+        return _read(store, version, ITEM_FEATURES + compact, "item_id", item_ids)
     return _read(store, version, USER_FEATURES, "user_id", user_ids)
 
 
@@ -209,9 +217,10 @@ def _read(store, version: str, features: Sequence[str], key: str, ids) -> pd.Dat
     frame = pd.DataFrame({key: ids})
     for name in (feature.split(":", 1)[1] for feature in features):
         values = response[name]
-        if name in ("embedding", "codes"):
-            dtype = np.float32 if name == "embedding" else np.int64
-            values = [None if v is None else np.asarray(v, dtype=dtype) for v in values]
+        if name in ARRAY_TYPES:
+            values = [None if v is None else np.asarray(v, dtype=ARRAY_TYPES[name]) for v in values]
+        elif name in CODE_TYPES:
+            values = [None if v is None else np.frombuffer(v, CODE_TYPES[name]) for v in values]
         frame[name] = pd.Series(values, dtype=object)
     return frame
 

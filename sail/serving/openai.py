@@ -6,17 +6,20 @@ with OpenAI-shaped errors.
 Request (`sail.serving.schema.EmbeddingRequest`; unknown fields are refused, naming the field):
 
     {"model": "sail-embedding", "input": "text" | ["text", ...] | [item objects or texts],
-     "dimensions": 64, "encoding_format": "float" | "base64", "user": "...",
+     "dimensions": 64, "encoding_format": "float" | "base64" | "int8" | "binary", "user": "...",
      "side": "target" | "query", "instruction": "..."}
 
 `side` and `instruction` are our extensions (as the v1 and v2 parameters); `user` is accepted and
 ignored. `dimensions` is one of the model's Matryoshka sizes (default: the full size).
+`encoding_format` "int8" and "binary" return compact codes of the vector at that size
+(`model_code.compact`): `dimensions` integers in -127..127, or `dimensions / 8` integers in
+0..255 holding the signs' bits, first value in the most significant bit.
 
-Response: `{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...] or
-base64 of the little-endian float32 bytes}], "model": "sail-embedding", "usage": {"prompt_tokens":
-n, "total_tokens": n}}`. Usage counts each item's text tokens with the model's own tokenizer, as the
-fuser reads them (cut at the model's `max_text_tokens`; instruction, template and media tokens not
-counted), so an image-only item counts 0.
+Response: `{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...],
+base64 of the little-endian float32 bytes, or the codes}], "model": "sail-embedding", "usage":
+{"prompt_tokens": n, "total_tokens": n}}`. Usage counts each item's text tokens with the model's
+own tokenizer, as the fuser reads them (cut at the model's `max_text_tokens`; instruction, template
+and media tokens not counted), so an image-only item counts 0.
 
 Errors: `{"error": {"message", "type": "invalid_request_error", "param", "code"}}` with status
 400 (bad field, item or size), 404 (another model name), 413 (body too large), 503 (too much work
@@ -29,9 +32,11 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from model_code import compact
 from sail.serving.batching import DeadlineExceeded, Overloaded
 from sail.serving.limits import RequestError
 from sail.serving.schema import EmbeddingRequest, json_body, parse
@@ -76,15 +81,10 @@ async def _embeddings(model: SailEmbeddingModel, request: EmbeddingRequest) -> d
         field="input",
         route="openai",
     )
-    data = []
-    for index, vector in enumerate(result.vectors):
-        if request.encoding_format == "base64":
-            embedding: list[float] | str = base64.b64encode(vector.astype("<f4").tobytes()).decode(
-                "ascii"
-            )
-        else:
-            embedding = vector.tolist()
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    data = [
+        {"object": "embedding", "index": index, "embedding": embedding}
+        for index, embedding in enumerate(_encoded(result.vectors, request.encoding_format))
+    ]
     tokens = sum(result.tokens)
     return {
         "object": "list",
@@ -92,6 +92,18 @@ async def _embeddings(model: SailEmbeddingModel, request: EmbeddingRequest) -> d
         "model": model.name,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _encoded(vectors: np.ndarray, encoding_format: str) -> list[list[float] | list[int] | str]:
+    """Each vector as the request asked: floats, base64 of its float32 bytes, or compact codes."""
+    if encoding_format == "base64":
+        return [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in vectors]
+    if encoding_format == "float":
+        return vectors.tolist()
+    try:
+        return compact.encode(vectors, encoding_format).tolist()
+    except ValueError as error:  # binary codes of a size that is not a multiple of 8
+        raise RequestError(str(error), "encoding_format") from None
 
 
 def openai_error(

@@ -242,7 +242,7 @@ class EmbeddingRequest(_Body):
     model: str
     input: Items
     dimensions: Dim | None = None
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: Literal["float", "base64", "int8", "binary"] = "float"
     user: str | None = None
     side: Side = "target"
     instruction: Instruction | None = None

@@ -117,7 +117,15 @@ def test_publish_writes_every_view_online(published):
         assert np.isclose(np.linalg.norm(row.embedding), 1.0, atol=1e-5)
         np.testing.assert_array_equal(row.embedding, parquet.loc[row.item_id, "embedding"])
         assert row.codes.shape == (3,) and row.semantic_id == "-".join(map(str, row.codes))
+        # the compact codes beside the float vector (model_code.compact)
+        assert row.embedding_int8.dtype == np.int8 and row.embedding_int8.shape == (DIM,)
+        int8 = row.embedding_int8 / np.linalg.norm(row.embedding_int8)
+        assert float(int8 @ row.embedding) >= 0.99
+        np.testing.assert_array_equal(
+            np.unpackbits(row.embedding_binary), (row.embedding > 0).astype(np.uint8)
+        )
     assert items["embedding"].iloc[2] is None and items["semantic_id"].iloc[2] is None
+    assert items["embedding_int8"].iloc[2] is None and items["embedding_binary"].iloc[2] is None
     codebooks = ResidualCodebooks.load(codebooks_path(home, "v1"))
     np.testing.assert_array_equal(
         encode(codebooks, np.stack(items["embedding"][:2])), np.stack(items["codes"][:2])
@@ -165,7 +173,8 @@ def test_republish_same_version_leaves_the_same_online_rows(published, model_dir
     after = online_rows(home)
     assert again.event_timestamp == first.event_timestamp
     assert {view: len(rows) for view, rows in after.items()} == {
-        "item_embedding": 412 * 4,  # one row per feature: embedding, version, catalogue, title
+        # one row per feature: embedding, its int8 and binary codes, version, catalogue, title
+        "item_embedding": 412 * 6,
         "item_semantic_id": 412 * 3,
         "user_interest": first.rows["user_interest"] * 3,
     }
@@ -276,7 +285,7 @@ def test_an_online_versions_republish_must_keep_its_size(published, model_dir):
 
     home, _ = published
     before = online_rows(home)
-    with pytest.raises(ValueError, match="v1 is online with size 32 .* a re-publish must keep"):
+    with pytest.raises(ValueError, match="v1 is online with size 32, .* a re-publish must keep"):
         publish(model_dir, "v1", dim=16, home=home, limit=LIMIT)
     assert online_rows(home) == before
 
@@ -365,9 +374,9 @@ def test_a_new_version_goes_online_beside_the_default_one(published, second_vers
     assert state["default"] == "v1"
     assert [v for v, r in state["versions"].items() if r["online"]] == ["v1", "v2"]
     counts = {view: len(rows) for view, rows in online_rows(home, "v2").items()}
-    assert counts == {"item_embedding": 4 * 4, "item_semantic_id": 4 * 3}  # no user view
+    assert counts == {"item_embedding": 4 * 6, "item_semantic_id": 4 * 3}  # no user view
     assert {view: len(rows) for view, rows in online_rows(home).items()} == {
-        "item_embedding": 412 * 4,
+        "item_embedding": 412 * 6,
         "item_semantic_id": 412 * 3,
         "user_interest": first.rows["user_interest"] * 3,
     }

@@ -172,6 +172,24 @@ def test_openai_float_and_base64(client, reference, raw_items):
     )
 
 
+@pytest.mark.parametrize("dim", [16, 64])
+def test_openai_compact_codes_follow_the_float_vectors(client, reference, raw_items, dim):
+    raw = ["hello world", raw_items[1], raw_items[3]]
+    want = np.asarray(expected(reference, raw, dim=dim), dtype=np.float32)
+    codes = {}
+    for encoding in ("int8", "binary"):
+        body = {"model": "sail-embedding", "input": raw, "dimensions": dim}
+        response = client.post(OPENAI, json=body | {"encoding_format": encoding})
+        assert response.status_code == 200, response.text
+        codes[encoding] = np.asarray([d["embedding"] for d in response.json()["data"]])
+    assert codes["int8"].shape == (3, dim) and np.abs(codes["int8"]).max() == 127
+    int8 = codes["int8"] / np.linalg.norm(codes["int8"], axis=1, keepdims=True)
+    assert (int8 * want).sum(axis=1).min() >= 0.99
+    assert codes["binary"].shape == (3, dim // 8) and codes["binary"].max() <= 255
+    bits = np.unpackbits(codes["binary"].astype(np.uint8), axis=1)
+    np.testing.assert_array_equal(bits, (want > 0).astype(np.uint8))
+
+
 def test_openai_single_string_and_usage(client, reference):
     response = client.post(OPENAI, json={"model": "sail-embedding", "input": "one two three"})
     assert response.status_code == 200, response.text
