@@ -1,5 +1,5 @@
-"""`python -m bench [--suite serving|training|pipeline|feature_store|all] [--smoke]
-[--model-uri URI] [--threads N] [--out-dir DIR]`
+"""`python -m bench [--suite serving|precision|compact|training|pipeline|feature_store|all]
+[--smoke] [--model-uri URI] [--threads N] [--out-dir DIR]`
 
 Runs the suites, writes `results.json` (machine + each suite's figures), the Markdown page and
 its plot, and prints the page. Defaults: `bench/results.json`, `docs/benchmarks.md`,
@@ -61,6 +61,10 @@ def run_suite(name: str, args: argparse.Namespace, threads: int) -> dict:
         from bench import precision
 
         return precision.run(args.model_uri, smoke=args.smoke, threads=threads)
+    if name == "compact":
+        from bench import compact
+
+        return compact.run(args.model_uri, smoke=args.smoke, threads=threads)
     if name == "training":
         from bench import training
 

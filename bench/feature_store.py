@@ -10,6 +10,9 @@ materialize only reads.
 Search quality beside its latency: recall@10 of `similar` against brute-force cosine over the
 version's published embeddings (its Parquet file), for a sample of items.
 
+Storage: mean bytes per item of each item_embedding feature in the copy's online table (the
+float vector, its int8 and binary codes, the labels).
+
 Materialization is timed directly: `FeatureStore.materialize` of the default version's window
 (the rows its publish wrote, upserted again). The last publish's own timings recorded in MLflow
 (`publish.json`: apply + materialize together) are reported beside it.
@@ -142,6 +145,27 @@ def materialize(store, version: str, record: dict, repeats: int) -> dict:
     return {"rows": rows, "views": views, "seconds": seconds, "rows_per_s": round(rows / best, 1)}
 
 
+def stored_bytes(store, version: str) -> dict[str, float]:
+    """Mean bytes per item of each item_embedding feature in the online table: its serialized
+    value, plus the pgvector column where Feast keeps a searchable copy."""
+    from psycopg import sql
+
+    from sail.feature_store.online_tables import connect, table_name
+    from sail.feature_store.repo import features_module
+
+    view = features_module().view_name("item_embedding", version)
+    query = sql.SQL(
+        "SELECT feature_name, avg(octet_length(value)), "
+        "avg(coalesce(pg_column_size(vector_value), 0)) FROM {} GROUP BY feature_name"
+    ).format(sql.Identifier(table_name(store, view)))
+    with connect(store) as connection:
+        rows = connection.execute(query).fetchall()
+    return {
+        name: {"value": round(float(value), 1), "vector_value": round(float(vector), 1)}
+        for name, value, vector in rows
+    }
+
+
 def recorded_publish(tracking_uri: str | None = None) -> dict | None:
     """rows/s of apply + materialize as the last pipeline run's publish step recorded them."""
     from bench.pipeline import latest_finished, publish_record, step_runs, tracking_store
@@ -196,6 +220,7 @@ def run(home: Path | str | None = None, smoke: bool = False, tracking_uri=None) 
         reads = [{"operation": name, **m.summary()} for name, m in measured.items()]
         materialized = materialize(store, version, record, settings["materialize"])
         recall = search_recall(store, copy, version, settings["rounds"], random.Random(1))
+        stored = stored_bytes(store, version)
     return {
         "home": str(home),
         "model_version": version,
@@ -203,6 +228,7 @@ def run(home: Path | str | None = None, smoke: bool = False, tracking_uri=None) 
         "online_rows": record["rows"],
         "reads": reads,
         "search_recall": recall,
+        "stored_bytes_per_item": stored,
         "materialize": materialized,
         "recorded_publish": recorded_publish(tracking_uri),
     }

@@ -78,16 +78,24 @@ def serving_section(r: dict) -> list[str]:
     counts = "; ".join(
         f"{kind}: {' / '.join(map(str, levels.values()))}" for kind, levels in r["counts"].items()
     )
+    competitor = r.get("competitor", {}).get("name", "infinity-emb")
     lines += [
         _meta(r),
         "",
         f"Model `{r['model']}`; items {items}. One item per HTTP request (OpenAI route, float "
-        f"vectors at full size); requests per cell at concurrency 1 / 8 / 32: {counts} "
-        "(in-process batch 32 embeds "
-        "the c=32 count, batch 1 the c=1 count). Per kind of item, every variant's count is "
-        f"split in {r['rounds']} pass(es) and all variants run in one ABBA sequence after a "
-        "warm-up. The server runs in its own process and shares the cores with the client. "
-        "In-process rows have no concurrency: their latency is per batch.",
+        f"vectors at full size) unless a row says 16; requests per cell at concurrency 1 / 8 / "
+        f"32: {counts} (in-process batch 32 and the 16-item cells embed the c=32 count of "
+        "items, batch 1 the c=1 count). Per kind of item, every variant's count is split in "
+        f"{r['rounds']} pass(es) and all variants run in one ABBA sequence after a warm-up. Every "
+        "server runs in its own process and shares the cores with the client. In-process rows "
+        "have no concurrency: their latency is per batch.",
+        "",
+        f"(e) is {competitor}, a dedicated embedding server with dynamic batching, in a venv "
+        "of its own, serving the same all-MiniLM-L6-v2 weights as (d) on the same texts (each "
+        "item's text as our fuser reads it, instruction included). It cannot run the SAIL "
+        "model (tanh pooling over the fuser, the Matryoshka projection), so (b)/(e) compares "
+        "our whole server with a plain MiniLM one on the same texts, tokens and cores. (f) is "
+        "our server with `--precision int8`.",
         "",
         f"![serving throughput by concurrency]({PLOT.as_posix()})",
         "",
@@ -107,8 +115,17 @@ def serving_section(r: dict) -> list[str]:
     header = ["items", "variant", "concurrency", "requests/batches", "items/s", "p50 ms", "p99 ms"]
     lines += _table(header, rows)
     ratio_rows = [
-        [x["kind"], x["concurrency"], _num(x["b_over_a"], 2), _num(x["b_over_c"], 2)]
-        + [_num(x["b_over_d"], 2)]
+        [
+            x["kind"],
+            f"{x['concurrency']}, {x['per_request']} per request"
+            if x.get("per_request")
+            else x["concurrency"],
+            _num(x.get("b_over_a"), 2),
+            _num(x.get("b_over_c"), 2),
+            _num(x.get("b_over_d"), 2),
+            _num(x.get("b_over_e"), 2),
+            _num(x.get("f_over_e"), 2),
+        ]
         for x in r["ratios"]
     ]
     lines += ["Ratios of items/s (same run):", ""]
@@ -119,6 +136,8 @@ def serving_section(r: dict) -> list[str]:
             "(b)/(a) server / in-process batch 32",
             "(b)/(c) batching on / off",
             "(b)/(d) server / sentence-transformers batch 32",
+            "(b)/(e) server / infinity-emb",
+            "(f)/(e) server int8 / infinity-emb",
         ],
         ratio_rows,
     )
@@ -126,15 +145,65 @@ def serving_section(r: dict) -> list[str]:
     return lines + [""]
 
 
+def _head(title: str, r: dict) -> tuple[list[str], bool]:
+    """A section's heading and, for a suite that ran, its measurement line (True); else the
+    heading and why it did not run (False)."""
+    lines = [f"## {title}", ""]
+    skipped = _status(r)
+    return (lines + skipped, False) if skipped is not None else (lines + [_meta(r), ""], True)
+
+
+def compact_section(r: dict) -> list[str]:
+    """int8 and binary codes per Matryoshka size: storage, search latency and recall, quality."""
+    lines, ran = _head("Compact embeddings", r)
+    if not ran:
+        return lines
+    lines += [
+        "Codes of `model_code.compact` (served with `encoding_format` `int8` or `binary` on the "
+        "OpenAI route, published beside the float vectors): int8 scales each vector by 127 over "
+        "its largest value; binary keeps the signs, 8 to a byte, and ranks by Hamming distance "
+        f"(ties by index). Search: top 10 over {r['catalogue']}, one query at a time in "
+        f"process (numpy brute force, {r['threads']} threads); recall@10 against float brute "
+        "force at the full size.",
+        "",
+    ]
+    quality = r["quality"]
+    scored = {(f["dim"], f["encoding"]): f for f in quality.get("figures", [])}
+    metrics = [m for m in QUALITY_COLUMNS if quality.get("status") == "ok"]
+    rows = [
+        [
+            row["dim"],
+            row["encoding"],
+            r["storage"][str(row["dim"])][row["encoding"]],
+            _num(row["p50_ms"], 3),
+            _num(row["p99_ms"], 3),
+            f"{row['recall_at_10']:.3f}",
+            *(
+                f"{scored[row['dim'], row['encoding']][m]:.4f} "
+                f"({scored[row['dim'], row['encoding']]['change'][m]:+.4f})"
+                for m in metrics
+            ),
+        ]
+        for row in r["search"]
+    ]
+    header = ["dim", "encoding", "bytes/item", "search p50 ms", "search p99 ms", "recall@10"]
+    lines += _table(header + [f"{m} (vs float)" for m in metrics], rows)
+    if quality.get("status") != "ok":
+        lines += [f"Quality: {quality.get('status')} {quality.get('reason', '')}".strip(), ""]
+    else:
+        lines += [f"Quality on the {quality['split']} split, both sides coded.", ""]
+    return lines
+
+
+QUALITY_COLUMNS = ("openclipart/t2i_recall@10", "openclipart/i2t_recall@10", "movielens/hr@10")
+
+
 def precision_section(r: dict) -> list[str]:
     """fp32, bf16 and int8: in-process items/s against fp32, and the validation figures."""
-    lines = ["## Inference precision (CPU)", ""]
-    status = _status(r)
-    if status:
-        return lines + status
+    lines, ran = _head("Inference precision (CPU)", r)
+    if not ran:
+        return lines
     lines += [
-        _meta(r),
-        "",
         "`Embedder.embed` at batch 32, in-process, each precision on the same items in one ABBA "
         f"sequence ({r['rounds']} rounds; {r['threads']} threads). int8: the `nn.Linear` layers "
         "but the fuser's attention quantized dynamically, per-channel weights; the vision "
@@ -264,6 +333,19 @@ def feature_store_section(r: dict) -> list[str]:
             "index scans every row).",
             "",
         ]
+    if stored := r.get("stored_bytes_per_item"):
+        lines += [
+            "Stored per item in the online table (mean bytes; Feast serializes each feature "
+            "into `value` and keeps a pgvector copy of the searchable vector):",
+            "",
+            *_table(
+                ["feature", "value bytes", "pgvector bytes"],
+                [
+                    [name, _num(b["value"]), _num(b["vector_value"])]
+                    for name, b in sorted(stored.items())
+                ],
+            ),
+        ]
     lines += [
         f"Materialization (timed here, `FeatureStore.materialize` of the default version's "
         f"window on the copy): {m['rows']:,} rows in "
@@ -321,14 +403,15 @@ def render(results: dict) -> str:
         "variants side by side in one run, on this machine, and reports ratios against a "
         "reference measured in the same run. Raw figures: "
         "[bench/results.json](../bench/results.json). One suite: `python -m bench --suite "
-        "serving|precision|training|pipeline|feature_store`; `--smoke` runs tiny presets in "
-        "about a minute and writes to `$SAIL_HOME/bench-smoke/` instead of this page.",
+        "serving|precision|compact|training|pipeline|feature_store`; `--smoke` runs tiny presets "
+        "in about a minute and writes to `$SAIL_HOME/bench-smoke/` instead of this page.",
         "",
         *machine_section(results),
     ]
     for name, section in (
         ("serving", serving_section),
         ("precision", precision_section),
+        ("compact", compact_section),
         ("training", training_section),
         ("pipeline", pipeline_section),
         ("feature_store", feature_store_section),
@@ -350,7 +433,7 @@ def plot_serving(result: dict, path: Path) -> Path | None:
     figure, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 3.8), squeeze=False)
     for axis, kind in zip(axes[0], kinds, strict=True):
         rows = [row for row in result["rows"] if row["kind"] == kind]
-        for key, style in (("b", "o-"), ("c", "s--")):
+        for key, style in (("b", "o-"), ("c", "s--"), ("e", "^-."), ("f", "D-")):
             mine = [r for r in rows if r["variant"] == key]
             points = sorted((r["concurrency"], r["items_per_s"]) for r in mine)
             if points:

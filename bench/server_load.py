@@ -28,52 +28,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class ServerProcess:
-    """`python -m sail.serving --model-uri DIR --port P --max-batch-size N` as a child process."""
+class ChildServer:
+    """An HTTP server under test as a child process: `command()` starts it, `ready_route`
+    answers 200 once it serves, and its output goes to `log_path`."""
 
-    def __init__(self, model_dir: Path, max_batch_size: int, threads: int, log_dir: Path):
-        self.model_dir = Path(model_dir)
-        self.max_batch_size = max_batch_size
+    ready_route = READY_ROUTE
+    name = "server"
+
+    def __init__(self, threads: int, log_dir: Path):
         self.threads = threads
         self.port = free_port()
-        self.log_path = Path(log_dir) / f"server-batch{max_batch_size}.log"
+        self.log_path = Path(log_dir) / f"{self.name}.log"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ServerProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "sail.serving",
-            "--model-uri",
-            str(self.model_dir),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--max-batch-size",
-            str(self.max_batch_size),
-            "--max-wait-ms",
-            "5",
-        ]
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "PYTHONUNBUFFERED": "1"}
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "OMP_NUM_THREADS": str(self.threads), "PYTHONUNBUFFERED": "1"}
+
+    def start(self) -> ChildServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment()
+            )
         return self
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        """Poll /v2/health/ready until it answers 200; raise with the log's tail otherwise."""
+        """Poll the ready route until it answers 200; raise with the log's tail otherwise."""
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.poll() is not None:
                     raise RuntimeError(f"the server exited early:\n{self.log_tail()}")
                 try:
-                    if client.get(self.url + READY_ROUTE).status_code == 200:
+                    if client.get(self.url + self.ready_route).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
@@ -94,19 +88,58 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(5)
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> ChildServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-def embeddings_body(item: dict) -> dict:
-    """One OpenAI-route request for one item (full-size float vectors, the route's default)."""
-    return {"model": "sail-embedding", "input": [item]}
+class ServerProcess(ChildServer):
+    """`python -m sail.serving --model-uri DIR --port P --max-batch-size N [--precision P]`."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        max_batch_size: int,
+        threads: int,
+        log_dir: Path,
+        precision: str = "fp32",
+    ):
+        self.name = f"server-batch{max_batch_size}-{precision}"
+        super().__init__(threads, log_dir)
+        self.model_dir = Path(model_dir)
+        self.max_batch_size = max_batch_size
+        self.precision = precision
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "sail.serving",
+            "--model-uri",
+            str(self.model_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--max-batch-size",
+            str(self.max_batch_size),
+            "--max-wait-ms",
+            "5",
+            "--precision",
+            self.precision,
+        ]
 
 
-async def _drive(url: str, bodies: list[dict], concurrency: int, warmup: int) -> Measurement:
+def embeddings_body(items: list[dict]) -> dict:
+    """One OpenAI-route request for `items` (full-size float vectors, the route's default)."""
+    return {"model": "sail-embedding", "input": items}
+
+
+async def _drive(
+    url: str, bodies: list[dict], concurrency: int, warmup: int, route: str
+) -> Measurement:
     semaphore = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -115,7 +148,7 @@ async def _drive(url: str, bodies: list[dict], concurrency: int, warmup: int) ->
         async def one(body: dict, record: bool) -> None:
             async with semaphore:
                 began = time.perf_counter()
-                response = await client.post(EMBEDDINGS_ROUTE, json=body)
+                response = await client.post(route, json=body)
                 response.raise_for_status()
                 if record:
                     latencies.append(time.perf_counter() - began)
@@ -129,8 +162,14 @@ async def _drive(url: str, bodies: list[dict], concurrency: int, warmup: int) ->
     return Measurement(items, seconds, latencies)
 
 
-def drive(url: str, bodies: list[dict], concurrency: int, warmup: int | None = None) -> Measurement:
-    """Send `bodies` with at most `concurrency` in flight (after `warmup` unrecorded requests,
-    default one per slot); wall time covers the recorded requests only."""
+def drive(
+    url: str,
+    bodies: list[dict],
+    concurrency: int,
+    warmup: int | None = None,
+    route: str = EMBEDDINGS_ROUTE,
+) -> Measurement:
+    """POST `bodies` to `route` with at most `concurrency` in flight (after `warmup` unrecorded
+    requests, default one per slot); wall time covers the recorded requests only."""
     warmup = concurrency if warmup is None else warmup
-    return asyncio.run(_drive(url, bodies, concurrency, warmup))
+    return asyncio.run(_drive(url, bodies, concurrency, warmup, route))

@@ -6,11 +6,15 @@ Variants, on the same items (text-only, and text+image with `data:` URL images):
 - (b) our server, a separate `python -m sail.serving` process, `--max-batch-size 32`
 - (c) the same server with `--max-batch-size 1` (micro-batching off)
 - (d) sentence-transformers encoding all-MiniLM-L6-v2 in-process (text only)
-- (e) infinity-emb: not measured (see `INFINITY_REASON`)
+- (e) infinity-emb serving the same MiniLM weights with dynamic batching, in a venv of its own
+  (`bench.infinity`; text only, the texts (d) embeds; not in a smoke run)
+- (f) our server as (b) with `--precision int8` (text only)
 
-(b) and (c) get one-item requests at concurrency 1, 8 and 32 on the OpenAI route. Per kind of
-item, every variant's count is split in passes and all variants run in one ABBA sequence
-(a b c ... then ... c b a) after a warm-up, so a drifting load is shared out evenly.
+(b) and (c) get one-item requests at concurrency 1, 8 and 32 on the OpenAI route; (e) the same
+on its own route; (f) at concurrency 32. (b), (e) and (f) also get requests of 16 items at
+concurrency 8 (keys `b16`, `e16`, `f16`). Per kind of item, every variant's count is split in
+passes and all variants run in one ABBA sequence (a b c ... then ... c b a) after a warm-up, so a
+drifting load is shared out evenly.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from bench.server_load import ServerProcess, drive, embeddings_body
+from bench import infinity
+from bench.server_load import EMBEDDINGS_ROUTE, ServerProcess, drive, embeddings_body
 from bench.serving_items import image_items, text_items
 from bench.timing import Measurement, interleave, ratio
 
@@ -43,13 +48,16 @@ VARIANTS = {
     "c": "server, max batch 1",
     "d32": "sentence-transformers, batch 32",
     "d1": "sentence-transformers, batch 1",
+    "e": "infinity-emb (MiniLM), max batch 32",
+    "f": "server int8, max batch 32",
+    "b16": "server, max batch 32, 16 items per request",
+    "e16": "infinity-emb (MiniLM), 16 items per request",
+    "f16": "server int8, 16 items per request",
 }
-INFINITY_REASON = (
-    "infinity-emb 0.0.78 (the newest on PyPI) pins numpy<2, sentence-transformers<4, "
-    "transformers<=5.0, typer<0.13 and uvicorn<0.33, which conflict with this environment "
-    "(numpy 2, sentence-transformers 6, transformers 5.24); a separate venv would need its own "
-    "torch stack, so it was not installed"
-)
+PER_REQUEST = 16  # items per request in the b16, e16 and f16 cells, at concurrency 8
+SMOKE_SKIPS = {
+    "e: infinity-emb": "a smoke run does not build the competitor's venv (about 1.4 GB)",
+}
 
 
 def resolve_model(model_uri: str | None, smoke: bool, workdir: Path) -> tuple[Path, str]:
@@ -99,9 +107,10 @@ def batched(fn: Callable[[list], object], pool: list, batch: int) -> Callable[[i
     return run
 
 
-def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dict]]:
+def in_process_variants(model_dir: Path, pools: dict) -> tuple[dict[str, dict[int, dict]], list]:
     """(a) and, for text, (d), by kind and batch size: functions of an item count returning a
-    Measurement. One Embedder and one SentenceTransformer serve every kind."""
+    Measurement; and the texts (d) embeds. One Embedder and one SentenceTransformer serve every
+    kind."""
     from model_code.embed import Embedder
 
     embedder = Embedder.from_pretrained(model_dir)
@@ -109,7 +118,7 @@ def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dic
     def sail(batch: list) -> None:
         embedder.embed(batch, batch_size=len(batch), progress=False)
 
-    variants = {}
+    variants, texts = {}, []
     for kind, (items, _) in pools.items():
         variants[kind] = {
             BATCH: {"a32": batched(sail, items, BATCH)},
@@ -123,7 +132,7 @@ def in_process_variants(model_dir: Path, pools: dict) -> dict[str, dict[int, dic
 
         variants["text"][BATCH]["d32"] = batched(st, texts, BATCH)
         variants["text"][1]["d1"] = batched(st, texts, 1)
-    return variants
+    return variants, texts
 
 
 def sentence_transformer(embedder, items: list):
@@ -142,27 +151,61 @@ def sentence_transformer(embedder, items: list):
     return encoder, texts
 
 
-def _http_variant(server: ServerProcess, bodies: list, concurrency: int) -> Callable:
+def _http_variant(server, bodies: list, concurrency: int, route: str) -> Callable:
+    """Requests cycling through `bodies`; `n` counts items, so a body of 16 counts 16."""
+    per_body = len(bodies[0]["input"])
+
     def run(n: int) -> Measurement:
-        return drive(server.url, _cycle(bodies, n), concurrency)
+        return drive(server.url, _cycle(bodies, -(-n // per_body)), concurrency, route=route)
 
     return run
 
 
-def measure_kind(kind, items, local, servers, counts, rounds) -> list[dict]:
+def http_cells(kind: str, items: list, texts: list, servers: dict) -> list[tuple]:
+    """(key, server, bodies, concurrency, route) of every HTTP cell of one kind of item: (b)
+    and (c) at each concurrency; for text, (e) likewise, (f) at the highest, and (b), (e), (f)
+    with 16 items per request at concurrency 8. Cells of a server not started are left out."""
+    ours = [item.to_dict() for item in items]
+    bodies = {
+        "sail": [embeddings_body([item]) for item in ours],
+        "sail16": [embeddings_body(chunk) for chunk in _chunks(ours)],
+        "inf": [infinity.embeddings_body([text]) for text in texts],
+        "inf16": [infinity.embeddings_body(chunk) for chunk in _chunks(texts)],
+    }
+    cells = [(key, "sail", c) for c in CONCURRENCY for key in ("b", "c")]
+    if kind == "text":
+        cells += [("e", "inf", c) for c in CONCURRENCY] + [("f", "sail", max(CONCURRENCY))]
+        cells += [("b16", "sail16", 8), ("e16", "inf16", 8), ("f16", "sail16", 8)]
+    return [
+        (key, servers[key[0]], bodies[body], c, _route(key))
+        for key, body, c in cells
+        if key[0] in servers
+    ]
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[i : i + PER_REQUEST] for i in range(0, len(values), PER_REQUEST)]
+
+
+def _route(key: str) -> str:
+    return infinity.ROUTE if key.startswith("e") else EMBEDDINGS_ROUTE
+
+
+def measure_kind(kind, items, texts, local, servers, counts, rounds) -> list[dict]:
     """Every variant on one kind of item, all in one ABBA sequence: in-process (batch 32 runs
-    the c=32 count, batch 1 the c=1 count), then the servers at each concurrency."""
+    the c=32 count, batch 1 the c=1 count), then the HTTP cells (`http_cells`), each on the
+    count of its concurrency (16 items per request: the c=32 count)."""
     variants, totals, levels = {}, {}, {}
     for size, count in ((BATCH, counts[max(CONCURRENCY)]), (1, counts[min(CONCURRENCY)])):
         for key, run in local[size].items():
             run(min(size, count))  # warm-up: one batch
             variants[key], totals[key], levels[key] = run, count, None
-    bodies = [embeddings_body(item.to_dict()) for item in items]
-    for concurrency in CONCURRENCY:
-        for key in ("b", "c"):  # each pass warms up with one request per slot
-            name = f"{key}@{concurrency}"
-            variants[name] = _http_variant(servers[key], bodies, concurrency)
-            totals[name], levels[name] = counts[concurrency], concurrency
+    for key, server, bodies, concurrency, route in http_cells(kind, items, texts, servers):
+        name = f"{key}@{concurrency}"  # each pass warms up with one request per slot
+        variants[name] = _http_variant(server, bodies, concurrency, route)
+        many = key.endswith(str(PER_REQUEST))
+        totals[name] = counts[max(CONCURRENCY)] if many else counts[concurrency]
+        levels[name] = concurrency
     logger.info("serving: %s items, %d variants x %d passes", kind, len(variants), rounds)
     measured = interleave(variants, totals, rounds)
     return [
@@ -178,7 +221,8 @@ def measure_kind(kind, items, local, servers, counts, rounds) -> list[dict]:
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """Per kind and concurrency: server items/s over (a) batch 32, over (c), over (d) batch 32."""
+    """Per kind and concurrency: server items/s over (a) batch 32, over (c), over (d) batch 32,
+    and (b) and (f) over (e); then, for 16 items per request, (b16) and (f16) over (e16)."""
     by = {(r["kind"], r["variant"], r["concurrency"]): r["items_per_s"] for r in rows}
     out = []
     for kind, _ in FULL_COUNTS.items():
@@ -193,6 +237,20 @@ def ratios(rows: list[dict]) -> list[dict]:
                     "b_over_a": ratio(b, by.get((kind, "a32", None))),
                     "b_over_c": ratio(b, by.get((kind, "c", c))),
                     "b_over_d": ratio(b, by.get((kind, "d32", None))),
+                    "b_over_e": ratio(b, by.get((kind, "e", c))),
+                    "f_over_e": ratio(by.get((kind, "f", c)), by.get((kind, "e", c))),
+                }
+            )
+        b16 = by.get((kind, "b16", 8))
+        if b16 is not None:
+            e16 = by.get((kind, "e16", 8))
+            out.append(
+                {
+                    "kind": kind,
+                    "concurrency": 8,
+                    "per_request": PER_REQUEST,
+                    "b_over_e": ratio(b16, e16),
+                    "f_over_e": ratio(by.get((kind, "f16", 8)), e16),
                 }
             )
     return out
@@ -209,16 +267,19 @@ def run(model_uri: str | None = None, smoke: bool = False, threads: int | None =
         servers = {
             "b": ServerProcess(model_dir, BATCH, threads, Path(tmp)),
             "c": ServerProcess(model_dir, 1, threads, Path(tmp)),
+            "f": ServerProcess(model_dir, BATCH, threads, Path(tmp), precision="int8"),
         }
+        if not smoke:
+            servers["e"] = infinity.InfinityServer(infinity.ensure_venv(), threads, Path(tmp))
         try:
             for server in servers.values():
                 server.start()
-            local = in_process_variants(model_dir, pools)  # loads while the servers start
+            local, texts = in_process_variants(model_dir, pools)  # loads while servers start
             for server in servers.values():
                 server.wait_ready()
             rows = []
             for kind, (items, _) in pools.items():
-                rows += measure_kind(kind, items, local[kind], servers, counts[kind], rounds)
+                rows += measure_kind(kind, items, texts, local[kind], servers, counts[kind], rounds)
         finally:
             for server in servers.values():
                 server.stop()
@@ -231,5 +292,9 @@ def run(model_uri: str | None = None, smoke: bool = False, threads: int | None =
         "variants": VARIANTS,
         "rows": rows,
         "ratios": ratios(rows),
-        "not_measured": {"e: infinity-emb": INFINITY_REASON},
+        "competitor": {
+            "name": "infinity-emb 0.0.78 (torch engine, CPU, max batch 32)",
+            "venv": str(infinity.venv_dir()),
+        },
+        "not_measured": SMOKE_SKIPS if smoke else {},
     }

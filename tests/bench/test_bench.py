@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from bench import feature_store, pipeline, precision, serving, training
+from bench import compact, feature_store, pipeline, precision, serving, training
 from bench.__main__ import main
 from bench.report import PLOT, plot_serving, render
+from bench.report import compact_section as render_compact
 from bench.report import precision_section as render_precision
 from bench.timing import Measurement, abba, interleave, percentile, ratio
 
@@ -65,25 +66,34 @@ def training_results():
 def test_serving_smoke_measures_every_variant(serving_results):
     rows = serving_results["rows"]
     assert set(serving_results["items"]) == {"text", "text+image"}
+    cell = {(r["kind"], r["variant"], r["concurrency"]): r for r in rows}
+    assert len(cell) == len(rows)
     for kind, levels in serving.SMOKE_COUNTS.items():
         for concurrency, count in levels.items():
             for variant in ("b", "c"):
-                (row,) = [
-                    r
-                    for r in rows
-                    if (r["kind"], r["variant"], r["concurrency"]) == (kind, variant, concurrency)
-                ]
+                row = cell[kind, variant, concurrency]
                 assert row["items"] == row["requests"] == count
         expected = {"a32", "a1", "d32", "d1"} if kind == "text" else {"a32", "a1"}
         in_process = {r["variant"] for r in rows if r["kind"] == kind and r["concurrency"] is None}
         assert in_process == expected
+    most = serving.SMOKE_COUNTS["text"][32]
+    assert cell["text", "f", 32]["items"] == cell["text", "f", 32]["requests"] == most
+    for variant in ("b16", "f16"):  # 16 items per request: the c=32 count in requests of 16
+        assert cell["text", variant, 8]["items"] == most
+        assert cell["text", variant, 8]["requests"] == most // serving.PER_REQUEST
+    assert not any(r["variant"].startswith(("e", "f")) for r in rows if r["kind"] != "text")
     for row in rows:
         assert positive(row["items_per_s"]) and positive(row["p50_ms"])
         assert row["p99_ms"] >= row["p50_ms"]
-    assert len(serving_results["ratios"]) == 6
+    per_item, per_request = [], []
     for entry in serving_results["ratios"]:
+        (per_request if entry.get("per_request") else per_item).append(entry)
+    assert len(per_item) == 6 and len(per_request) == 1
+    for entry in per_item:
         assert positive(entry["b_over_a"]) and positive(entry["b_over_c"])
         assert positive(entry["b_over_d"]) == (entry["kind"] == "text")
+    # a smoke run starts no infinity-emb, so nothing is divided by it
+    assert all(entry["b_over_e"] is None for entry in serving_results["ratios"])
     assert "infinity-emb" in next(iter(serving_results["not_measured"]))
 
 
@@ -117,6 +127,23 @@ def test_precision_smoke_measures_every_precision_against_fp32():
     page = "\n".join(render_precision(results))
     assert "## Inference precision (CPU)" in page and "| text | int8 |" in page
     assert "Quality: skipped (smoke)" in page
+
+
+def test_compact_smoke_times_and_scores_every_code():
+    results = compact.run(smoke=True, threads=2)
+    dims = results["dims"]
+    cells = {(row["dim"], row["encoding"]): row for row in results["search"]}
+    assert set(cells) == {(d, e) for d in dims for e in ("float", "int8", "binary")}
+    full = dims[-1]
+    assert cells[full, "float"]["recall_at_10"] == 1.0  # the float search is the brute force
+    for row in cells.values():
+        assert positive(row["p50_ms"]) and row["p99_ms"] >= row["p50_ms"]
+        assert 0 <= row["recall_at_10"] <= 1
+    assert cells[full, "int8"]["recall_at_10"] >= 0.9
+    assert results["storage"][str(full)] == {"float": 4 * full, "int8": full, "binary": full // 8}
+    assert results["quality"] == {"status": "skipped (smoke)"}
+    page = "\n".join(render_compact(results))
+    assert "## Compact embeddings" in page and f"| {full} | binary | {full // 8} |" in page
 
 
 def test_page_and_plot_from_smoke_results(serving_results, training_results, tmp_path):
@@ -264,6 +291,12 @@ def test_feature_store_suite_on_a_tiny_publish(prepared_home, tiny, tmp_path):
     assert result["materialize"]["rows"] == sum(result["online_rows"].values())
     assert positive(result["materialize"]["rows_per_s"])
     assert result["search_recall"] == {"items": 5, "k": 10, "recall": 1.0}  # exact search
+    stored = result["stored_bytes_per_item"]
+    assert stored["embedding"]["vector_value"] >= 4 * 32  # pgvector: 4 bytes a value
+    # the codes' serialized values: 32 bytes of int8 and 4 of bits, plus a few of framing
+    assert 32 <= stored["embedding_int8"]["value"] < 40
+    assert 4 <= stored["embedding_binary"]["value"] < 12
+    assert stored["embedding_binary"]["vector_value"] == 0
     assert _store_state(home) == before  # the real store was not touched: the suite ran on a copy
 
 
