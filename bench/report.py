@@ -347,8 +347,8 @@ def feature_store_section(r: dict) -> list[str]:
             ),
         ]
     lines += [
-        f"Materialization (timed here, `FeatureStore.materialize` of the default version's "
-        f"window on the copy): {m['rows']:,} rows in "
+        "Materialization (timed here: the default version's files loaded into its emptied "
+        f"online tables on the copy, as publish loads them): {m['rows']:,} rows in "
         f"{', '.join(f'{s:.2f}' for s in m['seconds'])} s -> **{_num(m['rows_per_s'])} rows/s** "
         "(best run).",
         "",
@@ -358,9 +358,10 @@ def feature_store_section(r: dict) -> list[str]:
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in recorded["seconds"].items())
         lines += [
             f"Recorded by the last pipeline run's publish (`publish.json`, version "
-            f"{recorded['model_version']}): {recorded['rows']:,} rows, apply + materialize "
+            f"{recorded['model_version']}): {recorded['rows']:,} rows, its feast step (apply, "
+            "load, read back) "
             f"{recorded['seconds'].get('feast')} s -> "
-            f"{_num(recorded['apply_and_materialize_rows_per_s'])} rows/s; whole publish "
+            f"{_num(recorded['feast_step_rows_per_s'])} rows/s; whole publish "
             f"{_num(recorded['total_s'])} s ({steps}).",
             "",
         ]

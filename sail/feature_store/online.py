@@ -2,7 +2,7 @@
 
 Every version has views (and so online tables) of its own (`feature_repo/features.py`):
 
-- `bring_online(version)` recreates the version's online tables empty, materializes its
+- `bring_online(version)` recreates the version's online tables empty, loads its
   Parquet files into them and reads every entity back before the version counts as online
   (`publish` ends with it; a retired version comes back the same way, a rollback);
 - `replace_online(version)` swaps an online version's rows for its re-published ones, staged in
@@ -28,15 +28,14 @@ import logging
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from sail.feature_store.location import store_dir
 from sail.feature_store.lock import store_lock
-from sail.feature_store.online_tables import swap_in
+from sail.feature_store.online_tables import copy_rows, swap_in
 from sail.feature_store.repo import (
     definitions,
     features_module,
@@ -48,7 +47,6 @@ from sail.feature_store.repo import (
 logger = logging.getLogger(__name__)
 
 # Materializing reads [t, t + window], both ends included: the version's rows, all stamped t.
-MATERIALIZE_WINDOW = timedelta(milliseconds=1)
 STAGED_SUFFIX = "__next"  # an online version's re-published rows, before they are swapped in
 READ_BACK_CHUNK = 1000
 
@@ -269,14 +267,12 @@ def _apply(store, home, versions: dict[str, dict], recreate: Collection[str] = (
 
 
 def _load(store, home, record: dict, name: str) -> dict[str, int]:
-    """Materialize the files of `name` (a version, or its staged re-publish) into its views and
-    read every entity back: the entities found per view; IncompleteLoad when one is missing."""
-    start = pd.Timestamp(record["event_timestamp"]).to_pydatetime()
-    store.materialize(
-        start_date=start,
-        end_date=start + MATERIALIZE_WINDOW,
-        feature_views=[_view_name(view, name) for view in record["rows"]],
-    )
+    """Write the files of `name` (a version, or its staged re-publish) into its views' empty
+    online tables (`copy_rows`) and read every entity back: the entities found per view;
+    IncompleteLoad when one is missing."""
+    for view, path in _files(home, record, name).items():
+        feature_view = store.get_feature_view(_view_name(view, name))
+        copy_rows(store, feature_view, pq.read_table(path))
     phase(name, "materialized")
     found = _count_online(store, home, record, name)
     for view, count in found.items():
@@ -284,7 +280,7 @@ def _load(store, home, record: dict, name: str) -> dict[str, int]:
         if count != expected:
             raise IncompleteLoad(
                 f"{_view_name(view, name)} holds {count} of the {expected} entities of its file "
-                "after materializing; the version was not switched"
+                "after loading; the version was not switched"
             )
     phase(name, "read back")
     return found

@@ -240,7 +240,7 @@ def test_pipeline_suite_reads_the_latest_finished_run(tracking_uri):
     }
     assert result["publish"]["rows/item_embedding"] == 40
     recorded = feature_store.recorded_publish(tracking_uri)
-    assert recorded["rows"] == 50 and recorded["apply_and_materialize_rows_per_s"] == 100.0
+    assert recorded["rows"] == 50 and recorded["feast_step_rows_per_s"] == 100.0
 
 
 def test_cli_writes_results_and_page(tmp_path, monkeypatch):

@@ -37,7 +37,10 @@ def online_tables(home) -> set[str]:
         return {name for (name,) in rows.fetchall()}
 
 
-def online_rows(home, version="v1") -> dict[str, list[tuple]]:
+ROW = "entity_key, feature_name, value, event_ts"
+
+
+def online_rows(home, version="v1", columns=ROW) -> dict[str, list[tuple]]:
     """Every row of each of the version's online tables, as stored by feast."""
     import psycopg
 
@@ -48,8 +51,7 @@ def online_rows(home, version="v1") -> dict[str, list[tuple]]:
     with psycopg.connect(host=socket, dbname="postgres", user="postgres") as db:
         return {
             view: db.execute(
-                f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
-                "ORDER BY entity_key, feature_name"
+                f'SELECT {columns} FROM "{table}" ORDER BY entity_key, feature_name'
             ).fetchall()
             for view in VIEWS
             if (table := f"sail_embedding_{view}__{version}") in tables
@@ -130,6 +132,35 @@ def test_publish_writes_every_view_online(published):
     np.testing.assert_array_equal(
         encode(codebooks, np.stack(items["embedding"][:2])), np.stack(items["codes"][:2])
     )
+
+
+def test_bulk_loaded_rows_are_those_feasts_own_materialize_writes(published):
+    """Publish loads rows with COPY (`online_tables.copy_rows`); Feast's materialize of the
+    same files into the emptied tables must give back the very same rows."""
+    from datetime import timedelta
+
+    import psycopg
+
+    from sail.feature_store.local_postgres import socket_dir
+    from sail.feature_store.repo import open_store, read_state
+
+    home, _ = published
+    every_column = "entity_key, feature_name, value, value_text, vector_value::text, event_ts, "
+    every_column += "created_ts"
+    ours = online_rows(home, columns=every_column)
+    vectors = [row[4] for row in ours["item_embedding"] if row[1] == "embedding"]
+    assert len(vectors) == 412 and all(vectors)  # pgvector's copy of every embedding
+    with psycopg.connect(host=socket_dir(home / "feature_store"), user="postgres") as db:
+        for view in VIEWS:
+            db.execute(f'TRUNCATE "sail_embedding_{view}__v1"')
+    assert not any(online_rows(home).values())
+    stamp = pd.Timestamp(read_state(home)["versions"]["v1"]["event_timestamp"]).to_pydatetime()
+    open_store(home).materialize(
+        start_date=stamp,
+        end_date=stamp + timedelta(milliseconds=1),
+        feature_views=[f"{view}__v1" for view in VIEWS],
+    )
+    assert online_rows(home, columns=every_column) == ours
 
 
 def test_user_interest_vectors_are_online(published, model_dir):
