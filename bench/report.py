@@ -265,7 +265,25 @@ def training_section(r: dict) -> list[str]:
         for x in r["ratios"]
     ]
     header = ["stage", "DeepSpeed/plain samples/s", "DeepSpeed/plain peak RSS", "max |loss diff|"]
-    return lines + _table(header, ratio_rows)
+    lines += _table(header, ratio_rows)
+    if profile := r.get("profile"):
+        parts = profile["parts"]
+        lines += [
+            f"Where a `{profile['stage']}` step goes (plain loop, batch {profile['batch_size']}, "
+            f"one more run of the same steps; its measured step {profile['step_s']:.2f} s, the "
+            "parts' sum below; `bench.step_profile`: backward is not split by part):",
+            "",
+            *_table(
+                ["part", "s/step", "share"],
+                [
+                    [name, f"{seconds:.3f}", f"{seconds / parts['step']:.0%}"]
+                    for name, seconds in parts.items()
+                    if name != "step"
+                ]
+                + [["**sum**", f"{parts['step']:.3f}", "100%"]],
+            ),
+        ]
+    return lines
 
 
 def pipeline_section(r: dict) -> list[str]:

@@ -1,8 +1,10 @@
 """One training variant in its own process (started by `bench.training`).
 
 `python -m bench.training_worker PREPARED.pkl OUT.json --engine deepspeed|plain --preset P
---warmup W --threads T --cache-dir DIR` trains the pickled stage for its steps and writes
-samples/s over the steps after the warm-up, the RSS high-water marks and every step's loss.
+--warmup W --threads T --cache-dir DIR [--profile]` trains the pickled stage for its steps and
+writes samples/s over the steps after the warm-up, the RSS high-water marks and every step's loss;
+with `--profile` (plain engine only), also the seconds per step of each part of a step
+(`bench.step_profile`).
 Both engines draw the same batches (the trainer's specializer and seeded RNG) from the same
 initial weights and parameter groups.
 """
@@ -58,7 +60,7 @@ def train_deepspeed(task, sources, clock: StepClock) -> None:
         Trainer(task, sources, Path(out), callbacks=[clock]).fit()
 
 
-def train_plain(task, sources, clock: StepClock) -> None:
+def train_plain(task, sources, clock: StepClock, profile=None, warmup: int = 0) -> None:
     """The trainer's loop without DeepSpeed: torch AdamW with the same groups, betas, eps and
     weight decay, the same warm-up/cosine schedule and gradient clipping.
 
@@ -89,22 +91,36 @@ def train_plain(task, sources, clock: StepClock) -> None:
         ),
     )
     parameters = [p for group in groups for p in group["params"]]
+    part = profile.part if profile is not None else _untimed
     task.train()
     try:
-        for _ in range(stage.steps):
+        for step in range(stage.steps):
+            if profile is not None and step == warmup:
+                profile.start()
             name = trainer.specializer.draw(trainer.rng)
-            loss, _terms = task(sources[name].batch(trainer.rng, stage.batch_size))
+            batch = sources[name].batch(trainer.rng, stage.batch_size)
+            with part("task"):
+                loss, _terms = task(batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for parameter in parameters:
-                if parameter.grad is None:
-                    parameter.grad = torch.zeros_like(parameter)
-            torch.nn.utils.clip_grad_norm_(parameters, stage.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            with part("backward"):
+                loss.backward()
+            with part("optimizer step"):
+                for parameter in parameters:
+                    if parameter.grad is None:
+                        parameter.grad = torch.zeros_like(parameter)
+                torch.nn.utils.clip_grad_norm_(parameters, stage.grad_clip)
+                optimizer.step()
+                scheduler.step()
+            if profile is not None:
+                profile.step_done()
             clock.on_step({"loss": float(loss.detach())})
     except Finished:
         pass
+
+
+@contextlib.contextmanager
+def _untimed(_name: str):
+    yield
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,7 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--cache-dir", type=Path, required=True)
+    parser.add_argument("--profile", action="store_true", help="time each part of a step")
     args = parser.parse_args(argv)
+    if args.profile and args.engine != "plain":
+        parser.error("--profile times the plain loop only")
     torch.set_num_threads(args.threads)
 
     from model_code.factory import create_model
@@ -129,7 +148,16 @@ def main(argv: list[str] | None = None) -> None:
     task = SailTrainingTask(model, processor, stage, teacher_dim=teacher_dim)
     before = peak_rss_mb()
     clock = StepClock(stage.steps)
-    (train_deepspeed if args.engine == "deepspeed" else train_plain)(task, sources, clock)
+    profile = None
+    if args.profile:
+        from bench.step_profile import StepProfile
+
+        profile = StepProfile(task)
+        train_plain(task, sources, clock, profile, args.warmup)
+    elif args.engine == "plain":
+        train_plain(task, sources, clock)
+    else:
+        train_deepspeed(task, sources, clock)
     if len(clock.times) != stage.steps:
         raise SystemExit(f"ran {len(clock.times)} of {stage.steps} steps")
     measured = stage.steps - args.warmup
@@ -145,6 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         "torch_threads": torch.get_num_threads(),
         "losses": [round(loss, 6) for loss in clock.losses],
     }
+    if profile is not None:
+        report["profile"] = profile.per_step()
     args.out.write_text(json.dumps(report))
 
 
