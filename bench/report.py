@@ -266,24 +266,24 @@ def training_section(r: dict) -> list[str]:
     ]
     header = ["stage", "DeepSpeed/plain samples/s", "DeepSpeed/plain peak RSS", "max |loss diff|"]
     lines += _table(header, ratio_rows)
-    if profile := r.get("profile"):
-        parts = profile["parts"]
+    if profiles := r.get("profiles"):
         lines += [
-            f"Where a `{profile['stage']}` step goes (plain loop, batch {profile['batch_size']}, "
-            f"one more run of the same steps; its measured step {profile['step_s']:.2f} s, the "
-            "parts' sum below; `bench.step_profile`: backward is not split by part):",
+            "Where a step goes (plain loop, seconds per measured step and share of the parts' "
+            "sum; `bench.step_profile`; backward is not split by part):",
             "",
             *_table(
-                ["part", "s/step", "share"],
+                ["part", *profiles],
                 [
-                    [name, f"{seconds:.3f}", f"{seconds / parts['step']:.0%}"]
-                    for name, seconds in parts.items()
-                    if name != "step"
-                ]
-                + [["**sum**", f"{parts['step']:.3f}", "100%"]],
+                    [part, *(_part_of_step(p[part], p["step"]) for p in profiles.values())]
+                    for part in next(iter(profiles.values()))
+                ],
             ),
         ]
     return lines
+
+
+def _part_of_step(seconds: float, step: float) -> str:
+    return f"{seconds:.3f}" if seconds == step else f"{seconds:.3f} ({seconds / step:.0%})"
 
 
 def pipeline_section(r: dict) -> list[str]:

@@ -7,8 +7,7 @@ variants use the stage's configured weights), and pickled. Each variant then run
 process (`bench.training_worker`), so its RSS high-water mark (`ru_maxrss`) is its own. The frozen
 vision tower's feature cache is filled for every drawing the measured steps will see first, so
 neither variant pays for (or profits from) the other's cache misses. Variant order alternates
-per stage (ABBA). The first stage's step is then profiled part by part in one more plain run
-(`bench.step_profile`).
+per stage (ABBA). The plain loop also times each part of its steps (`bench.step_profile`).
 """
 
 from __future__ import annotations
@@ -104,17 +103,9 @@ def _batch_items(batch) -> list:
     return items
 
 
-def run_worker(
-    engine: str,
-    prepared: Path,
-    preset: str,
-    warmup: int,
-    threads: int,
-    cache_dir,
-    profile: bool = False,
-):
+def run_worker(engine: str, prepared: Path, preset: str, warmup: int, threads: int, cache_dir):
     """One variant in a fresh process; returns its JSON report."""
-    out = prepared.with_suffix(f".{engine}{'.profile' * profile}.json")
+    out = prepared.with_suffix(f".{engine}.json")
     command = [
         sys.executable,
         "-m",
@@ -131,7 +122,6 @@ def run_worker(
         str(threads),
         "--cache-dir",
         str(cache_dir),
-        *(["--profile"] if profile else []),
     ]
     # The worker is a rank of its own: a rendezvous inherited from this process (which may hold
     # a process group on that port, e.g. in a test session) must not leak into it.
@@ -172,7 +162,7 @@ def run(smoke: bool = False, threads: int | None = None, stages=None) -> dict:
     stages = tuple(stages or (SMOKE_STAGES if smoke else STAGES))
     warmup, measured = SMOKE_STEPS if smoke else FULL_STEPS
     threads = threads or os.cpu_count() or 1
-    rows, cache, profile = [], {}, None
+    rows, cache = [], {}
     with tempfile.TemporaryDirectory(prefix="sail-bench-training-") as tmp:
         if smoke:
             cache_dir = Path(tmp) / "tower-features"
@@ -191,11 +181,6 @@ def run(smoke: bool = False, threads: int | None = None, stages=None) -> dict:
                 logger.info("training %s with %s", stage_name, engine)
                 report = run_worker(engine, prepared, preset, warmup, threads, cache_dir)
                 rows.append({"stage": stage_name, "engine": engine, **report})
-            if index == 0:  # the first stage's step, part by part (plain loop)
-                logger.info("profiling a %s step", stage_name)
-                report = run_worker("plain", prepared, preset, warmup, threads, cache_dir, True)
-                profile = {"stage": stage_name, "batch_size": report["batch_size"]}
-                profile |= {"step_s": report["step_s"], "parts": report["profile"]}
     return {
         "preset": preset,
         "data": "synthetic" if synthetic else "prepared (SAIL_HOME)",
@@ -204,5 +189,5 @@ def run(smoke: bool = False, threads: int | None = None, stages=None) -> dict:
         "threads": threads,
         "rows": rows,
         "ratios": compare(rows),
-        "profile": profile,
+        "profiles": {row["stage"]: row["profile"] for row in rows if "profile" in row},
     }

@@ -1,10 +1,10 @@
 """One training variant in its own process (started by `bench.training`).
 
 `python -m bench.training_worker PREPARED.pkl OUT.json --engine deepspeed|plain --preset P
---warmup W --threads T --cache-dir DIR [--profile]` trains the pickled stage for its steps and
-writes samples/s over the steps after the warm-up, the RSS high-water marks and every step's loss;
-with `--profile` (plain engine only), also the seconds per step of each part of a step
-(`bench.step_profile`).
+--warmup W --threads T --cache-dir DIR` trains the pickled stage for its steps and writes
+samples/s over the steps after the warm-up, the RSS high-water marks and every step's loss; the
+plain engine also the seconds per step of each part of a step (`bench.step_profile`: a few clock
+reads per module call, nothing against a step of seconds).
 Both engines draw the same batches (the trainer's specializer and seeded RNG) from the same
 initial weights and parameter groups.
 """
@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--cache-dir", type=Path, required=True)
-    parser.add_argument("--profile", action="store_true", help="time each part of a step")
     args = parser.parse_args(argv)
-    if args.profile and args.engine != "plain":
-        parser.error("--profile times the plain loop only")
     torch.set_num_threads(args.threads)
 
     from model_code.factory import create_model
@@ -149,13 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     before = peak_rss_mb()
     clock = StepClock(stage.steps)
     profile = None
-    if args.profile:
+    if args.engine == "plain":
         from bench.step_profile import StepProfile
 
         profile = StepProfile(task)
         train_plain(task, sources, clock, profile, args.warmup)
-    elif args.engine == "plain":
-        train_plain(task, sources, clock)
     else:
         train_deepspeed(task, sources, clock)
     if len(clock.times) != stage.steps:
