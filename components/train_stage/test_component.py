@@ -36,7 +36,7 @@ def test_a_stage_trains_from_the_previous_model_and_logs_its_curve_and_settings(
             assert params[f"stage.datasets.{dataset.name}.losses.{loss}"] == str(weight)
         assert params[f"stage.datasets.{dataset.name}.temperature"] == str(dataset.temperature)
     assert params["deepspeed.train_micro_batch_size_per_gpu"] == str(stage.batch_size)
-    assert params["deepspeed.zero_optimization.stage"] == "2"
+    assert params["deepspeed.zero_optimization.stage"] == "0"  # one process: nothing to partition
     assert params["model.name"] == "tiny" and params["run.world_size"] == "1"
     config = mlflow.artifacts.load_dict(f"runs:/{run.run_id}/config/stage.json")
     assert config == json.loads(json.dumps(stage.to_dict()))

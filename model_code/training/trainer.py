@@ -176,7 +176,7 @@ class Trainer:
             engine, _, _, scheduler = deepspeed.initialize(
                 model=self.task,
                 model_parameters=self.parameter_groups(),
-                config=self.ds_config,
+                config=self.engine_config(int(os.environ["WORLD_SIZE"])),
                 lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
                     optimizer,
                     lambda step: warmup_cosine(
@@ -185,6 +185,7 @@ class Trainer:
                 ),
             )
         self.rank, self.world_size = engine.global_rank, engine.world_size
+        zero_fill = engine.zero_optimization_stage() == 0
         if self.rank:  # other processes: their own dropout and field-dropout draws
             torch.manual_seed(stage.seed + self.rank)
             self.task.rng.seed(stage.seed + self.rank)
@@ -222,6 +223,8 @@ class Trainer:
                         f"parameter (frozen: {stage.freeze})"
                     )
                 engine.backward(loss)
+                if zero_fill:
+                    _fill_missing_gradients(self.task)
                 engine.step()
                 loss_value = float(loss.detach())
                 row = {
@@ -255,6 +258,15 @@ class Trainer:
             callback.on_end(result.__dict__)
         return result
 
+    def engine_config(self, world_size: int) -> dict[str, Any]:
+        """The DeepSpeed config for `world_size` processes: ZeRO as configured across several,
+        stage 0 for one (nothing to partition; ZeRO-2's flat gradient buffers would only add
+        copies to every step). Under stage 0 `fit` gives the parameters a step did not reach
+        zero gradients, as ZeRO's flat buffers do, so Adam updates them the same way."""
+        if world_size > 1:
+            return self.ds_config
+        return {**self.ds_config, "zero_optimization": {"stage": 0}}
+
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Weights that start from a solution (the pretrained fuser, the ridge-fitted vision
         shortcut) at the stage's lr, everything else at `head_lr_scale` x lr."""
@@ -278,7 +290,7 @@ class Trainer:
         names, weights = self.specializer.names, self.specializer.weights
         return {
             "stage": self.stage.to_dict(),
-            "deepspeed": self.ds_config,
+            "deepspeed": self.engine_config(self.world_size),
             "model": self.task.model.config.to_dict(),
             "run": {
                 "world_size": self.world_size,
@@ -331,7 +343,7 @@ class Trainer:
         if not tags:
             raise FileNotFoundError(f"no checkpoint to resume from in {resume}")
         for tag in tags:  # the newest first; an unreadable one (a write cut short) is skipped
-            written = len(list((folder / tag).glob("zero_pp_rank_*_optim_states.pt")))
+            written = _writers(folder / tag)
             if written != self.world_size:  # ZeRO cannot re-partition its optimizer state
                 raise ConfigError(
                     f"checkpoint {folder / tag} was written by {written} processes; "
@@ -360,6 +372,20 @@ class Trainer:
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state()
         return state
+
+
+def _fill_missing_gradients(module: torch.nn.Module) -> None:
+    """Zero gradients for the trainable parameters a step did not reach (ZeRO-2's behaviour)."""
+    for parameter in module.parameters():
+        if parameter.requires_grad and parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+
+
+def _writers(checkpoint: Path) -> int:
+    """How many processes wrote a checkpoint: one ZeRO optimizer file each, or one process
+    (ZeRO stage 0, the optimizer in the model states file)."""
+    partitions = len(list(checkpoint.glob("zero_pp_rank_*_optim_states.pt")))
+    return partitions or int((checkpoint / "mp_rank_00_model_states.pt").is_file())
 
 
 def _checkpoint_tags(folder: Path) -> list[str]:

@@ -57,6 +57,8 @@ def test_two_processes_train_one_run(tmp_path):
     )
     ranks = state["ranks"]
     assert len(ranks) == 2 and not torch.equal(ranks[0]["torch_rng"], ranks[1]["torch_rng"])
+    # several processes: ZeRO-2 as configured, one optimizer partition each
+    assert len(list((out / "checkpoints" / "step4").glob("zero_pp_rank_*_optim_states.pt"))) == 2
 
     alone = [sys.executable, "-m", "sail", "train", "--preset", "tiny", "--stage", "content2"]
     alone += ["--steps", "6", "--out", str(out), "--resume", str(out)]

@@ -72,6 +72,10 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, monkeypatch, capfd):
     with pytest.raises(KeyboardInterrupt):
         train_stage("tiny", "content1", tmp_path / "cut", callbacks=[StopAt(3)], **settings)
     assert len(_losses(tmp_path / "cut")[0]) == 3
+    # one process: ZeRO stage 0, the optimizer state in the model states file, no partitions
+    written = tmp_path / "cut" / "checkpoints" / "step3"
+    assert (written / "mp_rank_00_model_states.pt").is_file()
+    assert not list(written.glob("zero_pp_rank_*"))
     capfd.readouterr()
     train_stage("tiny", "content1", tmp_path / "cut", resume=tmp_path / "cut", **settings)
     bar = capfd.readouterr().err
