@@ -95,7 +95,9 @@ def serving_section(r: dict) -> list[str]:
         "item's text as our fuser reads it, instruction included). It cannot run the SAIL "
         "model (tanh pooling over the fuser, the Matryoshka projection), so (b)/(e) compares "
         "our whole server with a plain MiniLM one on the same texts, tokens and cores. (f) is "
-        "our server with `--precision int8`.",
+        "our server with `--precision int8`. *client cores* and *server cores*: the CPU seconds "
+        "the client (this process) and the server process used while a cell's requests ran, "
+        "over its wall seconds; on 2 cores, what the client takes the server cannot use.",
         "",
         f"![serving throughput by concurrency]({PLOT.as_posix()})",
         "",
@@ -109,11 +111,13 @@ def serving_section(r: dict) -> list[str]:
             _num(row["items_per_s"]),
             _num(row["p50_ms"]),
             _num(row["p99_ms"]),
+            _num(row.get("client_cores"), 2),
+            _num(row.get("server_cores"), 2),
         ]
         for row in r["rows"]
     ]
     header = ["items", "variant", "concurrency", "requests/batches", "items/s", "p50 ms", "p99 ms"]
-    lines += _table(header, rows)
+    lines += _table(header + ["client cores", "server cores"], rows)
     ratio_rows = [
         [
             x["kind"],

@@ -22,6 +22,12 @@ EMBEDDINGS_ROUTE = "/openai/v1/embeddings"
 READY_ROUTE = "/v2/health/ready"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process (all its threads) has used so far (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -138,7 +144,7 @@ def embeddings_body(items: list[dict]) -> dict:
 
 
 async def _drive(
-    url: str, bodies: list[dict], concurrency: int, warmup: int, route: str
+    url: str, bodies: list[dict], concurrency: int, warmup: int, route: str, pids: dict
 ) -> Measurement:
     semaphore = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
@@ -155,11 +161,16 @@ async def _drive(
 
         if warmup:  # opens the connections and wakes the server's batcher
             await asyncio.gather(*(one(bodies[i % len(bodies)], False) for i in range(warmup)))
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), _cpu_now(pids)
         await asyncio.gather(*(one(body, True) for body in bodies))
         seconds = time.perf_counter() - began
+        cpu = {name: used - cpu[name] for name, used in _cpu_now(pids).items()}
     items = sum(len(body["input"]) for body in bodies)
-    return Measurement(items, seconds, latencies)
+    return Measurement(items, seconds, latencies, cpu)
+
+
+def _cpu_now(pids: dict[str, int]) -> dict[str, float]:
+    return {"client": time.process_time()} | {name: cpu_seconds(p) for name, p in pids.items()}
 
 
 def drive(
@@ -168,8 +179,10 @@ def drive(
     concurrency: int,
     warmup: int | None = None,
     route: str = EMBEDDINGS_ROUTE,
+    pids: dict[str, int] | None = None,
 ) -> Measurement:
     """POST `bodies` to `route` with at most `concurrency` in flight (after `warmup` unrecorded
-    requests, default one per slot); wall time covers the recorded requests only."""
+    requests, default one per slot); wall time covers the recorded requests only, and so do the
+    CPU seconds of this client and of the processes in `pids` (name -> pid), e.g. the server."""
     warmup = concurrency if warmup is None else warmup
-    return asyncio.run(_drive(url, bodies, concurrency, warmup, route))
+    return asyncio.run(_drive(url, bodies, concurrency, warmup, route, pids or {}))

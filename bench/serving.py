@@ -152,11 +152,14 @@ def sentence_transformer(embedder, items: list):
 
 
 def _http_variant(server, bodies: list, concurrency: int, route: str) -> Callable:
-    """Requests cycling through `bodies`; `n` counts items, so a body of 16 counts 16."""
+    """Requests cycling through `bodies`; `n` counts items, so a body of 16 counts 16. The
+    server's CPU time meanwhile is recorded beside the client's."""
     per_body = len(bodies[0]["input"])
 
     def run(n: int) -> Measurement:
-        return drive(server.url, _cycle(bodies, -(-n // per_body)), concurrency, route=route)
+        requests = _cycle(bodies, -(-n // per_body))
+        pids = {"server": server.process.pid}
+        return drive(server.url, requests, concurrency, route=route, pids=pids)
 
     return run
 

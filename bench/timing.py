@@ -11,20 +11,29 @@ import numpy as np
 
 @dataclass
 class Measurement:
-    """`items` processed in `seconds` of wall time; `latencies` (seconds) per request or batch."""
+    """`items` processed in `seconds` of wall time; `latencies` (seconds) per request or batch;
+    `cpu_seconds`: CPU time the processes named spent meanwhile (e.g. client, server)."""
 
     items: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def add(self, other: Measurement) -> None:
         self.items += other.items
         self.seconds += other.seconds
         self.latencies.extend(other.latencies)
+        for name, seconds in other.cpu_seconds.items():
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + seconds
 
     def summary(self) -> dict[str, float | int]:
-        """items, seconds, items_per_s, requests, p50_ms, p99_ms, mean_ms (JSON-ready)."""
-        return {
+        """items, seconds, items_per_s, requests, p50_ms, p99_ms, mean_ms, and `<name>_cores`
+        (CPU seconds over wall seconds) per process in cpu_seconds (JSON-ready)."""
+        cores = {
+            f"{name}_cores": round(cpu / self.seconds, 2) if self.seconds > 0 else None
+            for name, cpu in self.cpu_seconds.items()
+        }
+        return cores | {
             "items": self.items,
             "seconds": round(self.seconds, 4),
             "items_per_s": round(throughput(self.items, self.seconds), 3),

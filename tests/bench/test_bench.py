@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import pytest
@@ -85,6 +86,9 @@ def test_serving_smoke_measures_every_variant(serving_results):
     for row in rows:
         assert positive(row["items_per_s"]) and positive(row["p50_ms"])
         assert row["p99_ms"] >= row["p50_ms"]
+        if row["concurrency"] is not None:  # HTTP cells: both processes were busy
+            assert positive(row["client_cores"]) and positive(row["server_cores"])
+            assert row["client_cores"] + row["server_cores"] < 2 * os.cpu_count()
     per_item, per_request = [], []
     for entry in serving_results["ratios"]:
         (per_request if entry.get("per_request") else per_item).append(entry)
