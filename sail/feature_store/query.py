@@ -151,11 +151,12 @@ def online_features(
     *,
     version: str | None = None,
     store=None,
+    compact: bool = False,
 ) -> pd.DataFrame:
     """Online features of items (embedding, model_version, catalogue, title, codes,
-    semantic_id, and `embedding_int8` / `embedding_binary` where the version published compact
-    codes) or of users (embedding, model_version, history_length) in `version` (default: the
-    default version): one row per id, in order.
+    semantic_id; with `compact`, also `embedding_int8` / `embedding_binary` where the version
+    published compact codes) or of users (embedding, model_version, history_length) in `version`
+    (default: the default version): one row per id, in order.
 
     Pass exactly one of `item_ids` and `user_ids`. Embeddings and codes are numpy arrays (the
     compact ones int8 and packed uint8 bits, `model_code.compact`); the features of an id the
@@ -166,9 +167,9 @@ def online_features(
     state, version = _version(home, version)
     store = store or open_store(home)
     if item_ids is not None:
-        codes = state["versions"][version].get("codes", [])
-        compact = tuple(f"item_embedding:{features_module().code_feature(c)}" for c in codes)
-        return _read(store, version, ITEM_FEATURES + compact, "item_id", item_ids)
+        codes = state["versions"][version].get("codes", []) if compact else []
+        extra = tuple(f"item_embedding:{features_module().code_feature(c)}" for c in codes)
+        return _read(store, version, ITEM_FEATURES + extra, "item_id", item_ids)
     return _read(store, version, USER_FEATURES, "user_id", user_ids)
 
 

@@ -110,7 +110,7 @@ def test_publish_writes_every_view_online(published):
     parquet = pd.read_parquet(report.files["item_embedding"]).set_index("item_id")
     assert parquet["event_timestamp"].nunique() == 1
     first_drawing = parquet.index[parquet["catalogue"] == "openclipart"][0]
-    items = online_features(item_ids=["50", first_drawing, "nope"], home=home)
+    items = online_features(item_ids=["50", first_drawing, "nope"], home=home, compact=True)
     assert items["item_id"].tolist() == ["50", first_drawing, "nope"]
     assert items["catalogue"].tolist() == ["movielens", "openclipart", None]
     assert items["model_version"].tolist()[:2] == ["v1", "v1"]
@@ -128,6 +128,8 @@ def test_publish_writes_every_view_online(published):
         )
     assert items["embedding"].iloc[2] is None and items["semantic_id"].iloc[2] is None
     assert items["embedding_int8"].iloc[2] is None and items["embedding_binary"].iloc[2] is None
+    plain = online_features(item_ids=["50"], home=home)  # the codes only when asked for
+    assert "embedding_int8" not in plain and "embedding" in plain
     codebooks = ResidualCodebooks.load(codebooks_path(home, "v1"))
     np.testing.assert_array_equal(
         encode(codebooks, np.stack(items["embedding"][:2])), np.stack(items["codes"][:2])
