@@ -46,7 +46,6 @@ from sail.feature_store.repo import (
 
 logger = logging.getLogger(__name__)
 
-# Materializing reads [t, t + window], both ends included: the version's rows, all stamped t.
 STAGED_SUFFIX = "__next"  # an online version's re-published rows, before they are swapped in
 READ_BACK_CHUNK = 1000
 
@@ -56,7 +55,7 @@ class NotPublished(LookupError):
 
 
 class IncompleteLoad(RuntimeError):
-    """Materializing left fewer online entities than the version's files hold."""
+    """Loading left fewer online entities than the version's files hold."""
 
 
 def staged_name(version: str) -> str:

@@ -6,11 +6,12 @@ loading a view's rows in bulk, and swapping one view's table in for another's in
 - `table_name(store, view)`: the online table of a feature view, `<project>_<view>`.
 - `copy_rows(store, view, table)`: a view's rows (an Arrow table of its file) written into its
   empty online table with one COPY. Feast's own writer (`online_write_batch`) upserts one
-  statement per (entity, feature): about 4,500 rows/s here, and its materialize reads the file
-  through Dask first. The rows are converted by Feast (`feast.utils._convert_arrow_to_proto`, as
-  materialize converts them) and laid out in the columns, encodings and timestamps that
-  `PostgreSQLOnlineStore.online_write_batch` writes (feast 0.67), so Feast reads them as its own
-  (tests/platform/test_feature_store.py compares the two byte for byte).
+  statement per (entity, feature), and its materialize reads the file through Dask first
+  (`make bench` compares the two, docs/benchmarks.md). The rows are converted by Feast
+  (`feast.utils._convert_arrow_to_proto`, as materialize converts them) and laid out in the
+  columns, encodings and timestamps that `PostgreSQLOnlineStore.online_write_batch` writes (feast
+  0.67), so Feast reads them as its own (tests/platform/test_feature_store.py compares the two
+  byte for byte).
 - `swap_in(store, {staged: live, ...})`: in one transaction, each `live` view's table is dropped
   and its `staged` view's renamed to it, with its indexes. PostgreSQL's DDL is transactional,
   so a reader's query sees the old tables' rows or the new ones', never neither nor a mix: it

@@ -4,7 +4,7 @@
 codebooks on the published item vectors, pools every MovieLens user's latest positives into a
 user-interest vector, writes one Parquet file per view for the version (item vectors with their
 int8 and binary codes, `model_code.compact`), applies the Feast
-definitions and materializes the version into the online store.
+definitions and loads the version into the online store (`online_tables.copy_rows`).
 
 The version's rows go online beside those of the versions already online (each version has
 views of its own, `sail.feature_store.online`); the first version published becomes the default
