@@ -46,7 +46,7 @@ USER_FEATURES = (
 
 
 ARRAY_TYPES = {"embedding": np.float32, "codes": np.int64}
-CODE_TYPES = {"embedding_int8": np.int8, "embedding_binary": np.uint8}  # bytes features
+CODE_DTYPES = {"int8": np.int8, "binary": np.uint8}  # per compact encoding (model_code.compact)
 
 
 class VersionMismatch(LookupError):
@@ -216,12 +216,15 @@ def _read(store, version: str, features: Sequence[str], key: str, ids) -> pd.Dat
         entity_rows=[{key: value} for value in ids],
     ).to_dict()
     frame = pd.DataFrame({key: ids})
+    code_types = {
+        features_module().code_feature(encoding): dtype for encoding, dtype in CODE_DTYPES.items()
+    }  # bytes features
     for name in (feature.split(":", 1)[1] for feature in features):
         values = response[name]
         if name in ARRAY_TYPES:
             values = [None if v is None else np.asarray(v, dtype=ARRAY_TYPES[name]) for v in values]
-        elif name in CODE_TYPES:
-            values = [None if v is None else np.frombuffer(v, CODE_TYPES[name]) for v in values]
+        elif name in code_types:
+            values = [None if v is None else np.frombuffer(v, code_types[name]) for v in values]
         frame[name] = pd.Series(values, dtype=object)
     return frame
 

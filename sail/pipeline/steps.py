@@ -14,10 +14,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sail.pipeline.outputs import staged, write_output
 from sail.tracking.gate import GatePolicy
@@ -150,16 +151,22 @@ def train(
     init: Path | None = None,
     teacher: Path | None = None,
     negatives: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict:
     """One training stage from the previous stage's model, loss curves logged to MLflow. A
     partial run folder left by a killed attempt is resumed from its last checkpoint. The
     finished folder (the step's artifact) keeps the exported model and metrics.jsonl: its
-    checkpoints only served a resume, and no later step reads them."""
+    checkpoints only served a resume, and no later step reads them. `overrides` replace
+    settings of the stage config for this run (`steps`, when given, wins over theirs); the
+    run logs them as the param `overrides` beside the resolved config."""
     from model_code.training.run import StageInputs, train_stage
     from model_code.training.trainer import CHECKPOINTS
     from sail.tracking.callback import MlflowTrainingCallback
 
+    settings = {**(overrides or {}), **({"steps": steps} if steps else {})}
     params = {"preset": preset, "stage": stage, "steps": steps or "stage default"}
+    if overrides:
+        params["overrides"] = json.dumps(dict(overrides), sort_keys=True)
     with tracked(f"train_{stage}", params) as run_id, staged(out_dir, resume=True) as partial:
         resume = partial if (partial / CHECKPOINTS / "latest").is_file() else None
         mined = json.loads(Path(negatives).read_text()) if negatives else None
@@ -167,12 +174,12 @@ def train(
             preset,
             stage,
             partial,
-            steps=steps or None,
             init=init,
             resume=resume,
             synthetic=False,
             inputs=StageInputs(teacher=teacher, negatives=mined),
             callbacks=[MlflowTrainingCallback(run_id, stage)],
+            **settings,
         )
         shutil.rmtree(partial / CHECKPOINTS)
     return {

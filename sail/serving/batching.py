@@ -37,6 +37,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,14 +72,14 @@ class ItemFailed(Exception):
 @dataclass
 class BatcherStats:
     """Counters since the batcher was made: requests submitted, items, forward passes (`run`
-    calls), the sizes of those batches, and the items skipped unrun as their request had gone
-    (its deadline passed, or its caller cancelled)."""
+    calls), the largest batch, the sizes of the last RECENT_BATCHES batches, and the items
+    skipped unrun as their request had gone (its deadline passed, or its caller cancelled)."""
 
     requests: int = 0
     items: int = 0
     forward_passes: int = 0
     largest_batch: int = 0
-    batch_sizes: list[int] = field(default_factory=list)
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_BATCHES))
     skipped_items: int = 0
 
     def snapshot(self) -> BatcherStats:
@@ -87,7 +88,7 @@ class BatcherStats:
             self.items,
             self.forward_passes,
             self.largest_batch,
-            list(self.batch_sizes),
+            deque(self.batch_sizes, maxlen=RECENT_BATCHES),
             self.skipped_items,
         )
 
@@ -263,7 +264,7 @@ class MicroBatcher:
             return pending, False
         total = len(first.items)
         with self._lock:
-            expected = max(self.stats.batch_sizes[-RECENT_BATCHES:], default=1)
+            expected = max(self.stats.batch_sizes, default=1)
         deadline = time.monotonic() + self.max_wait_s
         while total < self.max_batch_size:
             remaining = deadline - time.monotonic()

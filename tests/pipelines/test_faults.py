@@ -67,12 +67,14 @@ def test_an_unreachable_feature_store_registry_is_named(monkeypatch, tmp_path):
     assert time.monotonic() - began < 30
 
 
-STEPS = 150  # a checkpoint at step 100 (content1's checkpoint_every), 50 steps to kill it in
-TRAIN = """
+STEPS = 30  # a checkpoint at step 5 (CHECKPOINT_EVERY), 25 steps to kill it in
+CHECKPOINT_EVERY = 5
+TRAIN = f"""
 import sys
 from pathlib import Path
 from sail.pipeline import steps
-print(steps.train("tiny", "content1", int(sys.argv[2]), Path(sys.argv[1])))
+overrides = {{"checkpoint_every": {CHECKPOINT_EVERY}}}
+print(steps.train("tiny", "content1", int(sys.argv[2]), Path(sys.argv[1]), overrides=overrides))
 """
 
 
@@ -88,7 +90,7 @@ def _train(out: Path, steps_: int, env: dict) -> subprocess.Popen:
 
 
 def test_a_killed_training_step_resumes_and_never_leaves_half_an_artifact(prepared_home, tmp_path):
-    """SIGKILL after the first checkpoint (step 100): no model at the artifact path; the re-run
+    """SIGKILL after the first checkpoint (step 5): no model at the artifact path; the re-run
     resumes from the checkpoint and puts the whole run folder there."""
     env = {
         **os.environ,

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from sail.serving.batching import (
+    RECENT_BATCHES,
     BatcherClosed,
     DeadlineExceeded,
     ItemFailed,
@@ -78,6 +79,22 @@ def test_a_lone_client_is_not_kept_waiting_and_concurrent_ones_still_share_passe
     assert run(clients(8)) == [[2 * i] for i in range(8)]
     batcher.close()
     assert [len(items) for _, items in recorder.batches] == [8]  # waited for the other 7
+
+
+def test_a_long_lived_batcher_keeps_only_the_recent_batch_sizes():
+    batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_ms=0)
+
+    async def main():
+        for i in range(3 * RECENT_BATCHES):
+            await batcher.submit("k", [i] * (1 + i % 4))
+
+    run(main())
+    batcher.close()
+    assert batcher.stats.forward_passes == 3 * RECENT_BATCHES
+    assert list(batcher.stats.batch_sizes) == [
+        1 + i % 4 for i in range(2 * RECENT_BATCHES, 3 * RECENT_BATCHES)
+    ]
+    assert batcher.stats.largest_batch == 4
 
 
 def test_keys_never_share_a_batch():
