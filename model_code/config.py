@@ -1,14 +1,24 @@
-"""Model configuration: dataclasses for each tower, JSON presets (`tiny`, `mini`, `base`)."""
+"""Model configuration: dataclasses for each tower, JSON presets (`tiny`, `mini`, `base`).
+
+`from_json_data(cls, data, where)` builds any of these configs (and the training stages') from
+JSON values through pydantic: every field must have its declared type, strictly (no "5e-5" for a
+float, no 2.5 for an int), and an unknown key is an error; a `ConfigError` names each problem.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 PRESETS = ("tiny", "mini", "base")
+PRECISIONS = ("fp32", "bf16", "int8")  # inference precisions (model_code.precision)
 MODALITIES = ("text", "vision", "audio")
 SIDES = ("query", "target")
 
@@ -17,9 +27,43 @@ class ConfigError(ValueError):
     """A configuration that names something unknown or inconsistent."""
 
 
+STRICT = ConfigDict(extra="forbid", strict=True)  # the validation every config dataclass gets
+Config = TypeVar("Config")
+
+
+def from_json_data(cls: type[Config], data: Mapping[str, Any], where: str) -> Config:
+    """`data` (JSON values) as a `cls` config, every field checked against its declared type and
+    unknown keys refused; raises a ConfigError naming every problem, prefixed by `where`."""
+    try:
+        return _adapter(cls).validate_json(json.dumps(data))
+    except ValidationError as error:
+        problems = "; ".join(
+            _problem(problem).removeprefix(f"{where}: ") for problem in error.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from None
+    except TypeError as error:  # a value JSON cannot hold
+        raise ConfigError(f"{where}: {error}") from None
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def _problem(problem: Mapping[str, Any]) -> str:
+    key = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown key {key!r}"
+    if problem["type"] == "value_error":  # a config's own check: its message names the key
+        return str(problem["ctx"]["error"])
+    message = problem["msg"][0].lower() + problem["msg"][1:]
+    return f"{key}: {message}, got {problem['input']!r}"
+
+
 POOLINGS = ("mean", "mean_tanh")
 
 
+@with_config(STRICT)
 @dataclass
 class FuserConfig:
     """The bidirectional transformer that fuses [audio; vision; text] tokens."""
@@ -42,6 +86,7 @@ class FuserConfig:
             raise ConfigError(f"unknown fuser pooling {self.pooling!r}; choose one of {POOLINGS}")
 
 
+@with_config(STRICT)
 @dataclass
 class VisionConfig:
     """Vision tower (applied to each frame on its own) and its Visual Perceiver."""
@@ -64,6 +109,7 @@ class VisionConfig:
         self.mean, self.std = tuple(self.mean), tuple(self.std)
 
 
+@with_config(STRICT)
 @dataclass
 class AudioConfig:
     """Audio tower over (log-)mel features of 10 s chunks, plus its adapter."""
@@ -80,6 +126,7 @@ class AudioConfig:
     log_mel: bool = True
 
 
+@with_config(STRICT)
 @dataclass
 class TextConfig:
     """How an item's text fields are cleaned, joined and dropped out in training."""
@@ -97,6 +144,7 @@ class TextConfig:
         self.fields = tuple(self.fields)
 
 
+@with_config(STRICT)
 @dataclass
 class ModelConfig:
     """One omni-modal embedding model: towers, fuser and Matryoshka sizes."""
@@ -142,19 +190,9 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Build a config from a dict, rejecting unknown keys by name."""
-        sections = {
-            "fuser": FuserConfig,
-            "vision": VisionConfig,
-            "audio": AudioConfig,
-            "text": TextConfig,
-        }
-        kwargs = _known_keys(cls, data, "model")
-        for key, section_cls in sections.items():
-            if key in kwargs:
-                kwargs[key] = section_cls(**_known_keys(section_cls, kwargs[key], key))
-        return cls(**kwargs)
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build a config from a dict (see `from_json_data`)."""
+        return from_json_data(cls, data, "model config")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
@@ -162,14 +200,6 @@ class ModelConfig:
     @classmethod
     def load(cls, path: Path) -> ModelConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def _known_keys(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in config section {section!r}")
-    return dict(data)
 
 
 def load_preset(name: str) -> ModelConfig:

@@ -4,6 +4,13 @@ An item is one JSON object: `id` (string), optional text fields `title`, `ocr`, 
 `tags` (list of strings), optional `image` (a path or a data URL), `frames` (list of paths or
 data URLs: a video's sampled frames) and `audio` (a path to a WAV file or a data URL).
 A training record pairs two items for one data set: `{"dataset", "query", "target", "score"?}`.
+
+`ItemBody` is that schema as one pydantic model, for every place items come in: `sail embed`'s
+JSONL files and training pairs (`parse_item`), the MLflow pyfunc model, and the server's request
+bodies (`sail.serving.schema`, which also shows it on the server's OpenAPI page). Unknown fields
+are refused, every field is strict (no 3 for a title; an int id is taken as its text), and an
+item needs one usable modality. Media may name files only where the validation context's
+`allow_local_paths` is true (without a context, as for files on this machine, they may).
 """
 
 from __future__ import annotations
@@ -13,9 +20,24 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 logger = logging.getLogger(__name__)
+
+MAX_ID_CHARS = 256
+DATA_URL_PNG = "data:image/png;base64,iVBORw0KGgo..."  # an example in the schema
 
 TEXT_FIELDS = ("title", "ocr", "asr", "author")
 MEDIA_FIELDS = ("image", "frames", "audio")
@@ -61,6 +83,66 @@ class Item:
         return {k: v for k, v in data.items() if v not in (None, [], "")}
 
 
+def _int_as_string(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _media_allowed(ref: str, info: ValidationInfo) -> str:
+    if not getattr(info.context, "allow_local_paths", True) and not ref.startswith("data:"):
+        raise PydanticCustomError(
+            "local_media", "media must be data: URLs (this server reads no files)"
+        )
+    return ref
+
+
+ItemId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_CHARS),
+    BeforeValidator(_int_as_string, json_schema_input_type=str | int),
+]
+MediaRef = Annotated[str, StringConstraints(min_length=1), AfterValidator(_media_allowed)]
+
+
+class ItemBody(BaseModel):
+    """One item: an id, text fields, and media as `data:` URLs or file paths (see the module
+    doc)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"id": "m1", "title": "A red circle", "tags": ["shapes"]},
+                {"id": "m2", "title": "A clip", "image": DATA_URL_PNG},
+            ]
+        },
+    )
+
+    id: ItemId | None = None
+    title: str | None = None
+    ocr: str | None = None
+    asr: str | None = None
+    author: str | None = None
+    tags: list[str] = []
+    image: MediaRef | None = None
+    frames: list[MediaRef] = []
+    audio: MediaRef | None = None
+
+    @model_validator(mode="after")
+    def _has_a_modality(self) -> ItemBody:
+        texts = [self.title, self.ocr, self.asr, self.author, *self.tags]
+        if not (any(t and t.strip() for t in texts) or self.image or self.frames or self.audio):
+            raise PydanticCustomError(
+                "no_modality", "no usable modality (no text, image, frames or audio)"
+            )
+        return self
+
+    def to_item(self, index: int) -> Item:
+        """The item to embed; without an id, its position (in a request) is its id."""
+        values = self.model_dump(exclude={"id"})
+        return Item(id=self.id if self.id is not None else str(index), **values)
+
+
 @dataclass
 class TrainingPair:
     """A query/target pair of one data set, with an optional graded relevance score."""
@@ -72,31 +154,27 @@ class TrainingPair:
 
 
 def parse_item(record: Any, base_dir: Path | None = None) -> Item:
-    """Validate one raw record and return an Item; relative paths resolve against `base_dir`."""
+    """Validate one raw record (`ItemBody`, an id required) and return an Item; relative paths
+    resolve against `base_dir`."""
     if not isinstance(record, dict):
         raise ItemError(None, None, f"expected a JSON object, got {type(record).__name__}")
     item_id = record.get("id")
     if not isinstance(item_id, str | int) or isinstance(item_id, bool) or str(item_id) == "":
         raise ItemError(None, "id", "`id` must be a non-empty string")
-    item_id = str(item_id)
-    unknown = sorted(set(record) - set(ITEM_FIELDS))
-    if unknown:
-        raise ItemError(item_id, unknown[0], f"unknown field(s) {unknown}; known: {ITEM_FIELDS}")
-    values: dict[str, Any] = {"id": item_id}
-    for name in TEXT_FIELDS:
-        values[name] = _optional_string(record, name, item_id)
-    values["tags"] = _string_list(record, "tags", item_id)
-    image = _optional_string(record, "image", item_id)
-    values["image"] = _resolve_ref(image, base_dir) if image else None
-    values["frames"] = [_resolve_ref(f, base_dir) for f in _string_list(record, "frames", item_id)]
-    audio = _optional_string(record, "audio", item_id)
-    values["audio"] = _resolve_ref(audio, base_dir) if audio else None
-    item = Item(**values)
-    has_text = any(getattr(item, n) and getattr(item, n).strip() for n in TEXT_FIELDS) or any(
-        t.strip() for t in item.tags
-    )
-    if not (has_text or item.visual_refs or item.audio):
-        raise ItemError(item_id, None, "no usable modality (no text, image, frames or audio)")
+    try:
+        item = ItemBody.model_validate(record).to_item(0)
+    except ValidationError as error:
+        problem = error.errors(include_url=False)[0]
+        loc = problem["loc"]
+        message = problem["msg"]
+        if len(loc) > 1:  # inside a list: frames[1]
+            message += f" at {loc[0]}[{loc[1]}]"
+        if problem["type"] == "extra_forbidden":
+            message = f"unknown field {loc[0]!r}; known: {ITEM_FIELDS}"
+        raise ItemError(str(item_id), str(loc[0]) if loc else None, message) from None
+    item.image = _resolve_ref(item.image, base_dir) if item.image else None
+    item.frames = [_resolve_ref(frame, base_dir) for frame in item.frames]
+    item.audio = _resolve_ref(item.audio, base_dir) if item.audio else None
     return item
 
 
@@ -192,24 +270,6 @@ def _check_unique_ids(items: list[Item], path: Path) -> None:
         if item.id in seen:
             raise ItemError(item.id, "id", f"duplicate id in {path}")
         seen.add(item.id)
-
-
-def _optional_string(record: dict, name: str, item_id: str) -> str | None:
-    value = record.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ItemError(item_id, name, f"must be a string, got {type(value).__name__}")
-    return value
-
-
-def _string_list(record: dict, name: str, item_id: str) -> list[str]:
-    value = record.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ItemError(item_id, name, "must be a list of strings")
-    return list(value)
 
 
 def _resolve_ref(ref: str, base_dir: Path | None) -> str:

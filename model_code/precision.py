@@ -25,9 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model_code.config import ConfigError
+from model_code.config import PRECISIONS, ConfigError
 
-PRECISIONS = ("fp32", "bf16", "int8")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 FUSER_ATTENTION = (".attention.", ".self_attn.")  # BERT's and Qwen2's attention modules
 

@@ -121,6 +121,7 @@ def sail_pipeline(
     gate_tolerance: float = 0.01,
     baseline_margin: float = 0.01,
     publish_dim: int = 128,
+    stage_overrides: dict = {},  # noqa: B006 (a KFP default, never mutated)
 ):
     parameters = dict(locals())  # every pipeline parameter, for the MLflow parent run
     finish = _step(finish_run(), "close the MLflow run", 10 * 60, cached=False, retried=True)
@@ -133,7 +134,14 @@ def sail_pipeline(
         validated = _step(validate_data(data=data), "validate data", HOUR // 2, cached=True)
 
         def stage(name: str, steps, **inputs) -> dsl.PipelineTask:
-            task = train_stage(preset=preset, stage=name, steps=steps, data=data, **inputs)
+            task = train_stage(
+                preset=preset,
+                stage=name,
+                steps=steps,
+                data=data,
+                stage_overrides=stage_overrides,
+                **inputs,
+            )
             task.after(validated)
             return _training(_step(task, f"train {name}", 6 * HOUR, cached=True, caches=True))
 

@@ -14,6 +14,7 @@ import typer
 from model_code.config import PRESETS
 from model_code.training.stages import STAGES
 from sail.pipeline.cli import pipeline_app
+from sail.serving.__main__ import serve as serve_command
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -28,6 +29,16 @@ model_app = typer.Typer(
 )
 app.add_typer(model_app, name="model")
 app.add_typer(pipeline_app, name="pipeline")
+
+
+Settings = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="KEY=VALUE: replace a setting of the stage config for this run, e.g. lr=5e-5 "
+        "(repeatable; VALUE is read as JSON when it is JSON).",
+    ),
+]
 
 
 @contextmanager
@@ -118,23 +129,26 @@ def train(
     resume: Annotated[Path | None, typer.Option(help="Continue a stopped run.")] = None,
     teacher: Annotated[Path | None, typer.Option(help="ID teacher .npz (id2item).")] = None,
     data: Annotated[str, typer.Option(help="auto, real or synthetic.")] = "auto",
+    set_: Settings = None,
 ):
     """Train one stage on the DeepSpeed engine (`--preset tiny` alone: generated data)."""
     from model_code.training.run import StageInputs, train_stage
+    from sail.overrides import parse_assignments
 
     if data not in ("auto", "real", "synthetic"):
         raise typer.BadParameter("choose auto, real or synthetic", param_hint="--data")
     synthetic = None if data == "auto" else data == "synthetic"
     with user_errors():
+        overrides = parse_assignments(set_ or [])
         result = train_stage(
             preset,
             stage,
             out,
-            steps=steps,
             init=init,
             resume=resume,
             synthetic=synthetic,
             inputs=StageInputs(teacher=teacher),
+            **{**overrides, **({"steps": steps} if steps else {})},
         )
     typer.echo(f"trained {stage} for {result.steps} steps in {result.seconds:.0f} s")
     typer.echo(f"model: {result.model_dir}\nmetrics: {out / 'metrics.jsonl'}")
@@ -185,29 +199,7 @@ def report(
         typer.echo(f"wrote {write_report(results, output)}")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def serve(ctx: typer.Context):
-    """Serve a model over HTTP on 127.0.0.1 (KServe v1 / v2 and OpenAI embeddings routes).
-
-    Options are those of `python -m sail.serving` (--model-uri, default the champion; --port;
-    --host; --max-batch-size; --max-wait-ms; ...): see `sail serve --help-server`. A registry URI
-    (models:/, runs:/) is read through $MLFLOW_TRACKING_URI, else through the local tracking
-    server, started beside the model server.
-    """
-    from contextlib import nullcontext
-
-    from sail.serving.__main__ import main as serve_main
-    from sail.serving.__main__ import parse_args
-    from sail.tracking.server import tracking_service
-
-    arguments = list(ctx.args)
-    if "--help-server" in arguments:
-        arguments = ["--help"]
-    registry = arguments != ["--help"] and parse_args(arguments).model_uri.startswith(
-        ("models:/", "runs:/")
-    )
-    with user_errors(), tracking_service() if registry else nullcontext():
-        serve_main(arguments)
+app.command("serve")(serve_command)
 
 
 def _why_no_champion() -> str:

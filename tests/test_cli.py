@@ -100,3 +100,19 @@ def test_sail_train_names_a_bad_stage(tmp_path):
     )
     assert result.exit_code == 2
     assert "unknown stage 'content7'" in result.output
+
+
+def test_sail_train_set_replaces_stage_settings_and_names_a_bad_one(tmp_path):
+    args = ["train", "--preset", "tiny", "--stage", "content1", "--out", str(tmp_path / "run")]
+    bad = runner.invoke(app, [*args, "--set", "lr=fast", "--set", "shuffle=true"])
+    assert bad.exit_code == 2
+    assert "lr: input should be a valid number, got 'fast'" in bad.output
+    assert "unknown key 'shuffle'" in bad.output
+    assert not (tmp_path / "run").exists()  # refused before training
+    assert runner.invoke(app, [*args, "--set", "lr"]).exit_code == 2  # not KEY=VALUE
+    settings = ["--set", "batch_size=4", "--set", "checkpoint_every=1", "--steps", "2"]
+    trained = runner.invoke(app, [*args, *settings])
+    assert trained.exit_code == 0, trained.output
+    assert "trained content1 for 2 steps" in trained.output
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert "step1" in checkpoints, checkpoints  # checkpoint_every=1 took effect (default 100)

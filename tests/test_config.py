@@ -22,7 +22,23 @@ def test_unknown_preset_and_keys_are_named():
         load_preset("huge")
     data = load_preset("tiny").to_dict()
     data["vision"]["pixels"] = 3
-    with pytest.raises(ConfigError, match=r"\['pixels'\].*'vision'"):
+    with pytest.raises(ConfigError, match="unknown key 'vision.pixels'"):
+        ModelConfig.from_dict(data)
+
+
+def test_every_setting_must_have_its_declared_type():
+    data = load_preset("tiny").to_dict()
+    data["vision"]["image_size"] = "224"
+    data["fuser"]["max_text_tokens"] = 12.5
+    data["matryoshka_dims"] = [16, "32"]
+    with pytest.raises(ConfigError) as caught:
+        ModelConfig.from_dict(data)
+    message = str(caught.value)
+    assert "vision.image_size: input should be a valid integer, got '224'" in message
+    assert "fuser.max_text_tokens: input should be a valid integer, got 12.5" in message
+    assert "matryoshka_dims.1: input should be a valid integer, got '32'" in message
+    del data["fuser"]["kind"]
+    with pytest.raises(ConfigError, match="fuser.kind: field required"):
         ModelConfig.from_dict(data)
 
 

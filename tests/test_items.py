@@ -18,9 +18,9 @@ def test_parse_item_resolves_relative_paths(tmp_path):
         ({"id": "a"}, None, "no usable modality"),
         ({"id": "a", "title": "   ", "tags": []}, None, "no usable modality"),
         ({"id": "a", "title": "t", "colour": "red"}, "colour", "unknown field"),
-        ({"id": "a", "title": 3}, "title", "must be a string"),
-        ({"id": "a", "tags": "x,y"}, "tags", "list of strings"),
-        ({"id": "a", "frames": [1, 2]}, "frames", "list of strings"),
+        ({"id": "a", "title": 3}, "title", "Input should be a valid string"),
+        ({"id": "a", "tags": "x,y"}, "tags", "Input should be a valid list"),
+        ({"id": "a", "frames": ["f.png", 2]}, "frames", r"valid string at frames\[1\]"),
         ({"title": "no id"}, "id", "non-empty string"),
     ],
 )

@@ -17,8 +17,10 @@ def train_stage(
     init: Input[Model] = None,
     teacher: Input[Artifact] = None,
     negatives: Input[Dataset] = None,
+    stage_overrides: dict = {},  # noqa: B006 (a KFP default, never mutated)
 ):
-    """Train `stage` (`steps` 0: the stage config's count). `model` holds the run folder
+    """Train `stage` (`steps` 0: the stage config's count) with its settings from
+    `stage_overrides[stage]`, if any, in place of the config's. `model` holds the run folder
     (metrics.jsonl; checkpoints only while the stage runs) with the exported model in `model/`."""
     from pathlib import Path
 
@@ -34,6 +36,7 @@ def train_stage(
             init=step_logic.exported_model(init.path) if init else None,
             teacher=Path(teacher.path) if teacher else None,
             negatives=Path(negatives.path) if negatives else None,
+            overrides=stage_overrides.get(stage),
         )
     model.metadata.update({"stage": stage, "preset": preset, "model_dir": "model"})
     for name in ("final_loss", "steps", "seconds"):

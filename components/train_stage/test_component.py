@@ -16,7 +16,10 @@ def test_a_stage_trains_from_the_previous_model_and_logs_its_curve_and_settings(
     model, metrics = artifact(dsl.Model, "model"), artifact(dsl.Metrics, "metrics")
     init = artifact(dsl.Model, "init")
     init.uri = str(trained_tiny)
-    train_stage.python_func("tiny", "content2", 3, data, model, metrics, init=init)
+    overrides = {"content2": {"lr": 3e-5, "head_lr_scale": 4}, "content1": {"lr": 1.0}}
+    train_stage.python_func(
+        "tiny", "content2", 3, data, model, metrics, init=init, stage_overrides=overrides
+    )
     assert (model.path + "/model/config.json") and math.isfinite(metrics.metadata["final_loss"])
     assert model.metadata["model_dir"] == "model" and metrics.metadata["steps"] == 3
     (run,) = mlflow.search_runs(filter_string="tags.`sail.step` = 'train_content2'").itertuples()
@@ -27,8 +30,10 @@ def test_a_stage_trains_from_the_previous_model_and_logs_its_curve_and_settings(
     ]
     # every setting it trained with, as params and as the config artifact
     params = mlflow.get_run(run.run_id).data.params
-    stage = load_stage("content2", steps=3)
-    assert params["stage.steps"] == "3" and params["stage.lr"] == str(stage.lr)
+    stage = load_stage("content2", steps=3, **overrides["content2"])
+    assert params["stage.steps"] == "3" and params["stage.lr"] == "3e-05"  # its own overrides
+    assert params["stage.head_lr_scale"] == "4.0"
+    assert json.loads(params["overrides"]) == overrides["content2"]
     assert params["stage.batch_size"] == str(stage.batch_size)
     assert params["stage.hard_negatives"] == str(stage.hard_negatives)
     for dataset in stage.datasets:  # loss weights and temperature of every data set

@@ -1,10 +1,11 @@
-"""Prepared data sets as items and training pairs (the item schema of `model_code.items`)."""
+"""Prepared data sets as items and training pairs. Catalogue items pass through the item schema
+(`model_code.items.parse_item`), as `sail embed`'s files and the server's requests do."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from model_code.items import Item, TrainingPair
+from model_code.items import Item, TrainingPair, parse_item
 
 CATALOGUES = ("movielens", "openclipart")
 
@@ -12,10 +13,12 @@ CATALOGUES = ("movielens", "openclipart")
 def movielens_items(items: pd.DataFrame) -> list[Item]:
     """A movie as an item: its title with the year, and its genres as tags."""
     return [
-        Item(
-            id=str(row.item_id),
-            title=f"{row.title} ({row.year})" if pd.notna(row.year) else row.title,
-            tags=list(row.genres),
+        parse_item(
+            {
+                "id": str(row.item_id),
+                "title": f"{row.title} ({row.year})" if pd.notna(row.year) else row.title,
+                "tags": list(row.genres),
+            }
         )
         for row in items.itertuples()
     ]
@@ -24,7 +27,9 @@ def movielens_items(items: pd.DataFrame) -> list[Item]:
 def openclipart_items(pairs: pd.DataFrame) -> list[Item]:
     """A clip-art drawing as an item: its title, keywords as tags, and its rendered image."""
     return [
-        Item(id=row.id, title=row.title, tags=list(row.keywords), image=row.image)
+        parse_item(
+            {"id": row.id, "title": row.title, "tags": list(row.keywords), "image": row.image}
+        )
         for row in pairs.itertuples()
     ]
 

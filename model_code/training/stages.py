@@ -2,7 +2,8 @@
 
 A stage is a JSON file in `configs/stages/`; it lists data sets, each with its own instructions,
 temperature, losses (with weights), valid query->target modality patterns and sampling weight.
-Everything is checked before any training step runs.
+Everything is checked before any training step runs: each setting's type (`"lr": "5e-5"` is an
+error, `model_code.config.from_json_data`), unknown keys, and the names a stage refers to.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field, fields
 from importlib import resources
 from typing import Any
 
-from model_code.config import MODALITIES, ConfigError
+from pydantic import with_config
+
+from model_code.config import MODALITIES, STRICT, ConfigError, from_json_data
 
 STAGES = ("content1", "content2", "content3", "seq2item", "id2item")
 LOSSES = (
@@ -68,6 +71,7 @@ class Pattern:
         return f"{'+'.join(self.query)}->{'+'.join(self.target)}"
 
 
+@with_config(STRICT)
 @dataclass
 class DatasetConfig:
     """One training data set: where its records come from and how they are scored."""
@@ -100,6 +104,7 @@ class DatasetConfig:
         self.parsed_patterns = [Pattern.parse(p) for p in self.patterns]
 
 
+@with_config(STRICT)
 @dataclass
 class StageConfig:
     """One training stage: data sets, optimisation settings and checkpointing."""
@@ -161,12 +166,8 @@ class StageConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageConfig:
-        _reject_unknown(cls, data, "stage")
-        datasets = []
-        for entry in data.get("datasets", []):
-            _reject_unknown(DatasetConfig, entry, f"data set {entry.get('name')!r}")
-            datasets.append(DatasetConfig(**entry))
-        return cls(**{**data, "datasets": datasets})
+        """Build a stage from a dict (see the module doc)."""
+        return from_json_data(cls, data, f"stage {data.get('name')!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -176,17 +177,13 @@ class StageConfig:
         return data
 
 
-def load_stage(name: str, **overrides: Any) -> StageConfig:
-    """Load a packaged stage config by name; keyword overrides replace top-level settings."""
+def load_stage(name: str, steps: int | None = None, **overrides: Any) -> StageConfig:
+    """Load a packaged stage config by name; keyword overrides replace top-level settings (JSON
+    values), and `steps`, unless None, the step count."""
     if name not in STAGES:
         raise ConfigError(f"unknown stage {name!r}; choose one of {list(STAGES)}")
     text = resources.files("model_code.training.configs.stages").joinpath(f"{name}.json")
-    data = json.loads(text.read_text())
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data = {**json.loads(text.read_text()), **overrides}
+    if steps is not None:
+        data["steps"] = steps
     return StageConfig.from_dict(data)
-
-
-def _reject_unknown(cls: type, data: dict[str, Any], where: str) -> None:
-    unknown = sorted(set(data) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in {where}")

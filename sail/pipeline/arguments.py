@@ -103,6 +103,8 @@ def _range_problems(arguments: dict) -> list[str]:
             problems.append(f"publish_dim: {error}")
     if problem := _uri_problem(arguments.get("data_uri", "")):
         problems.append(f"data_uri: {problem}")
+    if problem := _overrides_problem(arguments.get("stage_overrides", {})):
+        problems.append(f"stage_overrides: {problem}")
     return problems
 
 
@@ -115,6 +117,17 @@ def _unknown(name: str, known: dict) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
     return f"{name}: no such parameter ({hint})"
+
+
+def _overrides_problem(overrides: dict) -> str | None:
+    """None when every stage loads with its overrides ({STAGE: {KEY: VALUE}})."""
+    from sail.overrides import check_stage_overrides
+
+    try:
+        check_stage_overrides(overrides)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _uri_problem(uri: str) -> str | None:

@@ -43,10 +43,19 @@ def run(
     openclipart_limit: Annotated[
         int, typer.Option(help="Ingest at most this many drawings (0: all).")
     ] = 0,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="STAGE.KEY=VALUE: replace a stage config's setting for this run, e.g. "
+            "content1.lr=5e-5 (repeatable; VALUE is read as JSON when it is JSON).",
+        ),
+    ] = None,
 ):
     """Run the whole pipeline on this machine (kfp.local): each step in a scratch home of its
     own, a local MLflow server for the run, artifacts and the feature store under SAIL_HOME."""
     from sail.cli import user_errors
+    from sail.overrides import stage_overrides
     from sail.pipeline.local import describe, run_locally
 
     profile = "quick" if quick else "full"
@@ -59,6 +68,7 @@ def run(
             data_uri=data_uri,
             openclipart_limit=openclipart_limit,
             baseline_margin=baseline_margin,
+            stage_overrides=stage_overrides(set_ or []),
         )
     typer.echo(describe(result))
 

@@ -53,9 +53,11 @@ def pipeline_arguments(
     data_uri: str = "",
     openclipart_limit: int = 0,
     baseline_margin: float = 0.01,
+    stage_overrides: dict | None = None,
 ) -> dict:
     """The pipeline's full parameter set for a profile, checked before anything runs. `dim` (the
-    Matryoshka size published to Feast) defaults to 128, or the preset's largest if smaller."""
+    Matryoshka size published to Feast) defaults to 128, or the preset's largest if smaller;
+    `stage_overrides` ({STAGE: {KEY: VALUE}}) replace settings of the stage configs."""
     from model_code.config import PRESETS, load_preset
     from sail.pipeline.arguments import check_arguments
     from sail.pipeline.cluster import DEFAULT_PACKAGE
@@ -72,6 +74,7 @@ def pipeline_arguments(
         "baseline_margin": baseline_margin,
         "publish_dim": dim or min(128, load_preset(preset).embed_dim),
         **{f"{stage}_steps": count for stage, count in PROFILES[profile].items()},
+        "stage_overrides": stage_overrides or {},
     }
     return check_arguments(DEFAULT_PACKAGE, arguments)
 
@@ -85,6 +88,7 @@ def run_locally(
     data_uri: str = "",
     openclipart_limit: int = 0,
     baseline_margin: float = 0.01,
+    stage_overrides: dict | None = None,
     audit_dir: Path | None = None,
 ) -> LocalRun:
     """Run the whole pipeline here against the tracking server $MLFLOW_TRACKING_URI names, else a
@@ -97,7 +101,14 @@ def run_locally(
     from sail.tracking.server import tracking_service
 
     arguments = pipeline_arguments(
-        preset, profile, tolerance, dim, data_uri, openclipart_limit, baseline_margin
+        preset,
+        profile,
+        tolerance,
+        dim,
+        data_uri,
+        openclipart_limit,
+        baseline_margin,
+        stage_overrides,
     )
     root = pipeline_root()
     root.mkdir(parents=True, exist_ok=True)

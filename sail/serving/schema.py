@@ -1,8 +1,9 @@
 """The request bodies of the embedding routes as pydantic models, and parsing through them.
 
-- `ItemBody`: one item (the item schema, docs/items.md); `to_item(index)` -> `model_code` Item, with
-  its position as id when it has none. Where a list of items is expected, a plain string is a
-  text-only item (the string is its title).
+- `ItemBody`: one item, the item schema of `model_code.items` (docs/items.md), the same model
+  `sail embed` reads files with; `to_item(index)` -> Item, with its position as id when it has
+  none. Media must be `data:` URLs unless the server allows local paths. Where a list of items is
+  expected, a plain string is a text-only item (the string is its title).
 - `Parameters` (v1), `V2Parameters`, `V1Request`, `V2Request` (the items and parameters of a v2
   request, gathered from kserve's InferRequest) and `EmbeddingRequest` (the OpenAI route).
 - `Checks(limits, dims)`: what validation checks against, the server's `Limits` (most items per
@@ -32,16 +33,13 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from model_code.items import Item
+from model_code.items import DATA_URL_PNG, Item, ItemBody
 from sail.serving.limits import Limits, RequestError
 
-MAX_ID_CHARS = 256
 MAX_INSTRUCTION_CHARS = 1000
-_DATA_URL_PNG = "data:image/png;base64,iVBORw0KGgo..."
 
 
 @dataclass(frozen=True)
@@ -51,21 +49,14 @@ class Checks:
     limits: Limits = field(default_factory=Limits)
     dims: tuple[int, ...] | None = None
 
+    @property
+    def allow_local_paths(self) -> bool:
+        """Whether items may name files (`model_code.items.ItemBody` reads it)."""
+        return self.limits.allow_local_paths
+
 
 def _checks(info: ValidationInfo) -> Checks:
     return info.context if isinstance(info.context, Checks) else Checks()
-
-
-def _int_as_string(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _media_allowed(ref: str, info: ValidationInfo) -> str:
-    if not _checks(info).limits.allow_local_paths and not ref.startswith("data:"):
-        raise PydanticCustomError(
-            "local_media", "media must be data: URLs (this server reads no files)"
-        )
-    return ref
 
 
 def _served_size(dim: int, info: ValidationInfo) -> int:
@@ -115,12 +106,6 @@ def _as_bounded_list(values: Any, info: ValidationInfo) -> Any:
     return values
 
 
-ItemId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_ID_CHARS),
-    BeforeValidator(_int_as_string, json_schema_input_type=str | int),
-]
-MediaRef = Annotated[str, StringConstraints(min_length=1), AfterValidator(_media_allowed)]
 Dim = Annotated[int, Field(ge=1), AfterValidator(_served_size)]
 Side = Literal["query", "target"]
 Instruction = Annotated[
@@ -132,44 +117,6 @@ Instruction = Annotated[
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
-
-
-class ItemBody(_Body):
-    """One item: an id, text fields, and media as `data:` URLs (file paths only where the
-    server allows them)."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"id": "m1", "title": "A red circle", "tags": ["shapes"]},
-                {"id": "m2", "title": "A clip", "image": _DATA_URL_PNG},
-            ]
-        }
-    )
-
-    id: ItemId | None = None
-    title: str | None = None
-    ocr: str | None = None
-    asr: str | None = None
-    author: str | None = None
-    tags: list[str] = []
-    image: MediaRef | None = None
-    frames: list[MediaRef] = []
-    audio: MediaRef | None = None
-
-    @model_validator(mode="after")
-    def _has_a_modality(self) -> ItemBody:
-        texts = [self.title, self.ocr, self.asr, self.author, *self.tags]
-        if not (any(t and t.strip() for t in texts) or self.image or self.frames or self.audio):
-            raise PydanticCustomError(
-                "no_modality", "no usable modality (no text, image, frames or audio)"
-            )
-        return self
-
-    def to_item(self, index: int) -> Item:
-        """The item to embed; without an id, its position in the request is its id."""
-        values = self.model_dump(exclude={"id"})
-        return Item(id=self.id if self.id is not None else str(index), **values)
 
 
 ItemOrText = Annotated[
@@ -234,7 +181,7 @@ class EmbeddingRequest(_Body):
         json_schema_extra={
             "examples": [
                 {"model": "sail-embedding", "input": "a red circle", "dimensions": 64},
-                {"model": "sail-embedding", "input": [{"id": "m1", "image": _DATA_URL_PNG}]},
+                {"model": "sail-embedding", "input": [{"id": "m1", "image": DATA_URL_PNG}]},
             ]
         }
     )

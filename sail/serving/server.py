@@ -20,7 +20,9 @@ context manager (start/stop).
 Routes: `POST /v1/models/sail-embedding:predict`, `POST /v2/models/sail-embedding/infer`,
 `POST /openai/v1/embeddings`, `GET /v2/health/live`, `GET /v2/health/ready`,
 `GET /v2/models/sail-embedding` (metadata, with the served version in `versions` when known),
-`GET /metrics` (Prometheus). No gRPC server. Request bodies are checked by `sail.serving.schema`.
+`GET /metrics` (Prometheus), `GET /docs` (the OpenAPI page; `/openapi.json`, with the request
+schemas, `sail.serving.openapi`). No gRPC server. Request bodies are checked by
+`sail.serving.schema`.
 When more than `Limits.max_queued_items` items, or `Limits.max_queued_cost` cost units, would wait
 for the model, every route answers 503 with Retry-After; a request not answered within
 `Limits.deadline_s` gets a 504 with Retry-After, and its items not yet run are dropped.
@@ -55,7 +57,9 @@ from sail.serving.batching import DeadlineExceeded, MicroBatcher, Overloaded
 from sail.serving.limits import BodySizeLimit, Limits
 from sail.serving.metrics import RequestMetrics
 from sail.serving.model import DEFAULT_MODEL_URI, MODEL_NAME, ModelFailure, SailEmbeddingModel
-from sail.serving.openai import RETRY_AFTER, build_openai_router
+from sail.serving.openai import OPENAI_PREFIX, RETRY_AFTER, build_openai_router
+from sail.serving.openapi import document
+from sail.serving.schema import EmbeddingRequest, V1Request
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +130,17 @@ class SailServer:
         registry.update(model)
         self.app = FastAPI(
             title="SAIL-Embedding",
-            docs_url=None,
+            description="Omni-modal embeddings: KServe v1 / v2 and OpenAI-compatible routes.",
             redoc_url=None,
         )
         self.app.include_router(build_openai_router(model))
+        document(
+            self.app,
+            {
+                ("/v1/models/{model_name}:predict", "post"): V1Request,
+                (f"{OPENAI_PREFIX}/embeddings", "post"): EmbeddingRequest,
+            },
+        )
         self.app.add_exception_handler(RequestValidationError, validation_error_handler)
         self.app.add_exception_handler(Overloaded, retry_later_handler)
         self.app.add_exception_handler(DeadlineExceeded, retry_later_handler)

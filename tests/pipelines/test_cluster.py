@@ -41,6 +41,7 @@ DEFAULTS = {
     "gate_tolerance": 0.01,
     "baseline_margin": 0.01,
     "publish_dim": 128,
+    "stage_overrides": {},
 }
 
 
@@ -250,6 +251,13 @@ BAD = [
     ({"publish_dim": 100}, "publish_dim: dimension 100 is not a Matryoshka size of preset 'mini'"),
     ({"preset": "tiny", "publish_dim": 128}, "publish_dim: .* of preset 'tiny'"),
     ({"data_uri": "nosuch://bucket/x"}, "data_uri: .* protocol fsspec does not know"),
+    ({"stage_overrides": "lr=1"}, r"stage_overrides: 'lr=1' \(str\) is not STRUCT"),
+    ({"stage_overrides": {"content9": {}}}, "stage_overrides: unknown stage 'content9'"),
+    (
+        {"stage_overrides": {"content1": {"lr": "5e-5", "shuffle": True}}},
+        "stage_overrides: stage 'content1': lr: input should be a valid number, got '5e-5'; "
+        "unknown key 'shuffle'",
+    ),
 ]
 
 

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from typer.testing import CliRunner
 
 from hostile.validation import DUPLICATE_ITEM, snapshot
 from model_code.data.movielens import source_dir
+from sail.cli import app
 from sail.feature_store.repo import read_state
 from sail.pipeline.isolation import find_sharing
 from sail.pipeline.local import run_locally, shared_roots
@@ -137,6 +139,15 @@ def test_bad_arguments_are_refused_before_anything_starts(fresh_home):
         run_locally("tiny", "quick", dim=100)
     with pytest.raises(ValueError, match="data_uri"):
         run_locally("tiny", "quick", data_uri="nosuchscheme://x")
+    with pytest.raises(ValueError, match="stage_overrides: stage 'content1': lr: input should"):
+        run_locally("tiny", "quick", stage_overrides={"content1": {"lr": "fast"}})
+    runner = CliRunner()
+    for pair in ("content1.lr", "lr=1e-4", "content9.lr=1e-4"):  # no =, no stage, no such stage
+        result = runner.invoke(app, ["pipeline", "run", "--preset", "tiny", "--set", pair])
+        assert result.exit_code == 2, result.output
+    assert (
+        "use STAGE.KEY=VALUE" in runner.invoke(app, ["pipeline", "run", "--set", "lr=1e-4"]).output
+    )
     assert not fresh_home.exists()  # no server, no pipeline root
 
 

@@ -190,6 +190,23 @@ def test_openai_compact_codes_follow_the_float_vectors(client, reference, raw_it
     np.testing.assert_array_equal(bits, (want > 0).astype(np.uint8))
 
 
+def test_the_openapi_page_documents_the_request_schemas(client):
+    assert client.get("/docs").status_code == 200
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    for path, model in (
+        ("/v1/models/{model_name}:predict", "V1Request"),
+        (OPENAI, "EmbeddingRequest"),
+    ):
+        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert schemas[model]["additionalProperties"] is False  # unknown fields are refused
+    item = schemas["ItemBody"]
+    assert {"id", "title", "tags", "image", "frames", "audio"} <= set(item["properties"])
+    assert "encoding_format" in schemas["EmbeddingRequest"]["properties"]
+    assert "/v2/models/{model_name}/infer" in document["paths"]  # kserve's own v2 schema
+
+
 def test_openai_single_string_and_usage(client, reference):
     response = client.post(OPENAI, json={"model": "sail-embedding", "input": "one two three"})
     assert response.status_code == 200, response.text
@@ -313,8 +330,7 @@ def test_metadata_and_every_response_report_the_served_version(server, client):
         server.model.version = None
 
 
-def test_the_version_comes_from_the_flag_the_environment_or_a_pinned_uri(monkeypatch):
-    from sail.serving.__main__ import parse_args
+def test_the_version_comes_from_the_flag_the_environment_or_a_pinned_uri(monkeypatch, served):
     from sail.serving.model import SailEmbeddingModel, pinned_version
 
     assert pinned_version("models:/sail-embedding/12") == "12"
@@ -322,9 +338,9 @@ def test_the_version_comes_from_the_flag_the_environment_or_a_pinned_uri(monkeyp
     assert SailEmbeddingModel(model_uri="models:/sail-embedding/3").version == "3"
     assert SailEmbeddingModel(model_uri="models:/sail-embedding/3", version="4").version == "4"
     monkeypatch.setenv("MODEL_VERSION", "9")  # what the InferenceService sets
-    assert parse_args([]).model_version == "9"
+    assert served("--model-uri", "/m")[1]["model_version"] == "9"
     monkeypatch.delenv("MODEL_VERSION")
-    assert parse_args([]).model_version is None
+    assert served("--model-uri", "/m")[1]["model_version"] is None
 
 
 def test_binds_loopback_by_default(server, monkeypatch):
@@ -373,16 +389,39 @@ def test_model_uri_resolution(model_dir, monkeypatch, tmp_path):
     assert calls == ["models:/sail-embedding@champion", str(tmp_path)]
 
 
-def test_command_line_arguments():
-    from sail.serving.__main__ import parse_args
+@pytest.fixture
+def served(monkeypatch):
+    """`sail serve ARGS` -> (model URI, options) it would serve with; the command line is parsed
+    for real, `sail.serving.server.serve` records its arguments instead of serving."""
+    from typer.testing import CliRunner
 
-    args = parse_args(["--model-uri", "/m", "--port", "9000", "--max-batch-size", "1"])
-    assert (args.model_uri, args.port, args.max_batch_size) == ("/m", 9000, 1)
-    assert args.host is None and args.max_wait_ms == 5.0 and not args.allow_local_paths
-    assert parse_args([]).model_uri == "models:/sail-embedding@champion"
-    args = parse_args(["--deadline-s", "2.5", "--max-queued-cost", "1000"])
-    assert (args.deadline_s, args.max_queued_cost) == (2.5, 1000)
-    assert (parse_args([]).deadline_s, parse_args([]).max_queued_cost) == (30.0, 32_000_000)
-    assert parse_args([]).precision == "fp32" and parse_args(["--precision", "int8"]).precision
-    with pytest.raises(SystemExit):
-        parse_args(["--precision", "fp8"])
+    import sail.serving.server as server_module
+    from sail.cli import app
+
+    calls = []
+    monkeypatch.setattr(server_module, "serve", lambda uri, **options: calls.append((uri, options)))
+    monkeypatch.setattr(sys, "argv", ["sail"])  # the command empties sys.argv for kserve
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # never contacted here
+
+    def serve(*args: str):
+        result = CliRunner().invoke(app, ["serve", *args], env={"COLUMNS": "200"})
+        if result.exit_code:
+            return result
+        return calls.pop()
+
+    return serve
+
+
+def test_command_line_arguments(served):
+    uri, options = served("--model-uri", "/m", "--port", "9000", "--max-batch-size", "1")
+    assert (uri, options["port"], options["max_batch_size"]) == ("/m", 9000, 1)
+    assert options["host"] is None and options["max_wait_ms"] == 5.0
+    assert not options["limits"].allow_local_paths
+    uri, options = served()
+    assert uri == "models:/sail-embedding@champion" and options["precision"] == "fp32"
+    assert (options["limits"].deadline_s, options["limits"].max_queued_cost) == (30.0, 32_000_000)
+    limits = served("--deadline-s", "2.5", "--max-queued-cost", "1000")[1]["limits"]
+    assert (limits.deadline_s, limits.max_queued_cost) == (2.5, 1000)
+    assert served("--precision", "int8")[1]["precision"] == "int8"
+    refused = served("--precision", "fp8")
+    assert refused.exit_code == 2 and "'fp8' is not one of 'fp32', 'bf16', 'int8'" in refused.output

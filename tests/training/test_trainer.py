@@ -132,6 +132,15 @@ def test_bad_stage_configs_fail_before_training(tmp_path):
     stage["datasets"][0]["source"] = "imagenet"
     with pytest.raises(ConfigError, match="unknown source 'imagenet'"):
         type(load_stage("content1")).from_dict(stage)
+    stage["datasets"][0]["source"] = "openclipart"
+    stage["datasets"][0]["temperature"] = "0.05"
+    stage["lr"], stage["shuffle"] = "5e-5", True
+    with pytest.raises(ConfigError) as caught:
+        type(load_stage("content1")).from_dict(stage)
+    assert str(caught.value) == (
+        "stage 'content1': datasets.0.temperature: input should be a valid number, got '0.05'; "
+        "lr: input should be a valid number, got '5e-5'; unknown key 'shuffle'"
+    )
 
 
 def test_an_empty_dataset_after_filtering_is_refused(tmp_path):
