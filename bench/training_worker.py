@@ -67,7 +67,7 @@ def train_plain(task, sources, clock: StepClock, profile=None, warmup: int = 0) 
     A step reaches only its data set's parameters (stochastic specialization). ZeRO's flat
     gradient buffers give the others zero gradients, which Adam still applies (momentum, weight
     decay), where torch skips a parameter whose grad is None; so the loop fills in zeros too."""
-    from model_code.training.lr_schedule import warmup_cosine
+    from model_code.training.lr_schedule import stage_schedule
     from model_code.training.trainer import Trainer, _seed_everything
 
     trainer = Trainer(task, sources, Path(tempfile.gettempdir()))  # draws, groups; no engine
@@ -84,12 +84,7 @@ def train_plain(task, sources, clock: StepClock, profile=None, warmup: int = 0) 
         eps=options["eps"],
         weight_decay=stage.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: warmup_cosine(
-            step, stage.steps, stage.warmup_steps, 1.0, stage.min_lr / stage.lr
-        ),
-    )
+    scheduler = stage_schedule(optimizer, stage)
     parameters = [p for group in groups for p in group["params"]]
     part = profile.part if profile is not None else _untimed
     task.train()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
 from model_code.config import AudioConfig
 
@@ -34,17 +35,19 @@ def mel_spectrogram(
     n_mels: int,
     log: bool,
 ) -> np.ndarray:
-    """Power mel spectrogram [frames, n_mels] (Hann window, centred frames, Slaney mel scale).
-
-    With `log`, returns log(mel + 1e-6).
-    """
-    padded = np.pad(waveform, n_fft // 2, mode="reflect")
-    n_frames = 1 + (padded.size - n_fft) // hop_length
-    strides = (padded.strides[0] * hop_length, padded.strides[0])
-    frames = np.lib.stride_tricks.as_strided(padded, (n_frames, n_fft), strides)
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
-    mel = power @ mel_filterbank(sample_rate, n_fft, n_mels).T
+    """Power mel spectrogram [frames, n_mels] (periodic Hann window, centred reflect-padded
+    frames, Slaney mel scale and norm), from `transformers.audio_utils`. With `log`, returns
+    log(mel + 1e-6)."""
+    mel = spectrogram(
+        np.asarray(waveform, dtype=np.float32),
+        _window(n_fft),
+        frame_length=n_fft,
+        hop_length=hop_length,
+        power=2.0,
+        center=True,
+        pad_mode="reflect",
+        mel_filters=mel_filterbank(sample_rate, n_fft, n_mels).T,
+    ).T
     if log:
         mel = np.log(mel + 1e-6)
     return mel.astype(np.float32)
@@ -52,44 +55,28 @@ def mel_spectrogram(
 
 @lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """Slaney-normalised triangular mel filters [n_mels, n_fft // 2 + 1]."""
-    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    mel_points = np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2)
-    hz_points = _mel_to_hz(mel_points)
-    lower = (fft_freqs[None, :] - hz_points[:-2, None]) / np.diff(hz_points)[:-1, None]
-    upper = (hz_points[2:, None] - fft_freqs[None, :]) / np.diff(hz_points)[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (hz_points[2:] - hz_points[:-2]))[:, None]
-    return weights.astype(np.float32)
+    """Slaney-normalised triangular mel filters [n_mels, n_fft // 2 + 1] over 0 Hz to Nyquist."""
+    filters = mel_filter_bank(
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=0.0,
+        max_frequency=sample_rate / 2,
+        sampling_rate=sample_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    return filters.T.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    return window_function(n_fft, "hann")
 
 
 def _spread(n_chunks: int, max_chunks: int) -> list[int]:
     if n_chunks <= max_chunks:
         return list(range(n_chunks))
     return sorted({int(round(i)) for i in np.linspace(0, n_chunks - 1, max_chunks)})
-
-
-_F_SP = 200.0 / 3
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOG_STEP = np.log(6.4) / 27.0
-
-
-def _hz_to_mel(hz):
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / _F_SP
-    return np.where(
-        hz >= _MIN_LOG_HZ,
-        _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-10) / _MIN_LOG_HZ) / _LOG_STEP,
-        linear,
-    )
-
-
-def _mel_to_hz(mel):
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(
-        mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOG_STEP * (mel - _MIN_LOG_MEL)), _F_SP * mel
-    )
 
 
 class AudioFeaturizer:

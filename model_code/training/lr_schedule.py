@@ -1,14 +1,22 @@
-"""Learning-rate schedule: linear warm-up, then cosine decay from the peak to a floor."""
+"""Learning-rate schedule of a stage: linear warm-up over `warmup_steps`, then cosine decay from
+each parameter group's peak to `min_lr / lr` of it at the last step. It is transformers'
+`get_cosine_with_min_lr_schedule_with_warmup_lr_rate`; the trainer and the bench's plain loop
+both take it from here."""
 
 from __future__ import annotations
 
-import math
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup_lr_rate
+
+from model_code.training.stages import StageConfig
 
 
-def warmup_cosine(step: int, total: int, warmup: int, peak: float, floor: float) -> float:
-    """The learning rate at `step` (0-based) of `total` steps."""
-    if warmup and step < warmup:
-        return peak * (step + 1) / warmup
-    span = max(1, total - warmup - 1)
-    progress = min(1.0, (step - warmup) / span)
-    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+def stage_schedule(optimizer: Optimizer, stage: StageConfig) -> LambdaLR:
+    """The stage's schedule over `optimizer`'s groups (each scaled from its own initial lr)."""
+    return get_cosine_with_min_lr_schedule_with_warmup_lr_rate(
+        optimizer,
+        num_warmup_steps=stage.warmup_steps,
+        num_training_steps=stage.steps,
+        min_lr_rate=stage.min_lr / stage.lr,
+    )

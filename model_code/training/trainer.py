@@ -32,7 +32,7 @@ from model_code.config import ConfigError
 from model_code.factory import save_pretrained
 from model_code.staging import staged
 from model_code.training.callbacks import MetricsJsonl, TrainingCallback
-from model_code.training.lr_schedule import warmup_cosine
+from model_code.training.lr_schedule import stage_schedule
 from model_code.training.stages import StageConfig
 from model_code.training.task import SailTrainingTask
 
@@ -177,12 +177,7 @@ class Trainer:
                 model=self.task,
                 model_parameters=self.parameter_groups(),
                 config=self.engine_config(int(os.environ["WORLD_SIZE"])),
-                lr_scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(
-                    optimizer,
-                    lambda step: warmup_cosine(
-                        step, stage.steps, stage.warmup_steps, 1.0, stage.min_lr / stage.lr
-                    ),
-                ),
+                lr_scheduler=lambda optimizer: stage_schedule(optimizer, stage),
             )
         self.rank, self.world_size = engine.global_rank, engine.world_size
         zero_fill = engine.zero_optimization_stage() == 0

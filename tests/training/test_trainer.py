@@ -7,12 +7,13 @@ import os
 import re
 
 import pytest
+import torch
 
 from model_code.config import ConfigError
 from model_code.data.synthetic import synthetic_openclipart
 from model_code.factory import load_pretrained
 from model_code.training.callbacks import TrainingCallback
-from model_code.training.lr_schedule import warmup_cosine
+from model_code.training.lr_schedule import stage_schedule
 from model_code.training.run import (
     StageInputs,
     load_training_data,
@@ -162,11 +163,22 @@ def test_stochastic_specialization_follows_the_weights():
         assert draws.count(dataset.name) / 4000 == pytest.approx(dataset.weight, abs=0.03)
 
 
-def test_schedule_warms_up_then_decays_to_the_floor():
-    lrs = [warmup_cosine(s, 20, 4, 1.0, 0.1) for s in range(20)]
-    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
-    assert lrs[-1] == pytest.approx(0.1)
+def test_schedule_warms_up_then_decays_to_the_floor_in_every_group():
+    stage = load_stage("content1", steps=20, warmup_steps=4, lr=1.0, min_lr=0.1)
+    heads = torch.nn.Parameter(torch.zeros(1))
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))]}, {"params": [heads], "lr": 10.0}]
+    optimizer = torch.optim.SGD(groups, lr=1.0)
+    schedule = stage_schedule(optimizer, stage)
+    lrs = []
+    for _ in range(20):
+        lrs.append(schedule.get_last_lr())
+        optimizer.step()
+        schedule.step()
+    base = [lr for lr, _ in lrs]
+    assert base[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in zip(base[4:], base[5:], strict=False))
+    assert base[-1] == pytest.approx(0.1)
+    assert [lr for _, lr in lrs] == pytest.approx([10 * lr for lr in base])  # head_lr_scale kept
 
 
 @pytest.mark.parametrize("stage", ["seq2item", "id2item"])
