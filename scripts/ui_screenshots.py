@@ -3,7 +3,9 @@
 It starts the tracking server on the run's store (as `make ui` does), finds the latest pipeline run,
 one of its training steps, the version it registered and that version's logged model, and captures
 the pages that show them: the runs table, the parent run, the training step (parameters and
-dataset input), the logged model's metrics, the version's description and the registered model.
+dataset input), the logged model's metrics, the version's description, the registered model, and
+the pictures (every stage's loss on one chart, the retrieval grid, MovieLens users' picks). The
+pictures themselves are saved beside the screenshots, in `<out>/pictures/`.
 
     python scripts/ui_screenshots.py --out docs/ui
 """
@@ -25,6 +27,7 @@ import mlflow
 import websocket
 
 from sail.pipeline.steps import MODEL_NAME
+from sail.tracking.pictures import PICTURES
 from sail.tracking.registry import logged_model_id, version_of_pipeline_run
 from sail.tracking.runs import PIPELINE_RUN_TAG, ROLE_TAG
 from sail.tracking.server import local_server
@@ -39,11 +42,17 @@ UI_SETTINGS = {
     "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
     "mlflow.assistant.panelOpen_v1": "false",
 }
-HEIGHTS = {"3-training-step": 1500, "2-pipeline-run": 1500}  # pixels; others: --height
+HEIGHTS = {"3-training-step": 1500, "2-pipeline-run": 1500, "8-retrieval-grid": 1500}  # pixels
+PICTURE_FILES = (
+    "retrieval_grid.png",
+    "similarity_histogram.png",
+    "metrics_by_size.png",
+    "movielens_users.html",
+)
 
 
-def pages(uri: str) -> dict[str, str]:
-    """Screenshot name -> UI address, for the latest pipeline run in the store at `uri`."""
+def latest_pipeline_run(uri: str):
+    """The latest pipeline run in the store at `uri`, and its step runs by name."""
     configure(uri)
     client = mlflow.MlflowClient()
     experiment = experiment_id()
@@ -54,13 +63,23 @@ def pages(uri: str) -> dict[str, str]:
         max_results=1,
     )
     steps = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
-    training = next(s for s in steps if s.info.run_name == "train_content1")
+    return parent, {step.info.run_name: step for step in steps}
+
+
+def pages(uri: str) -> dict[str, str]:
+    """Screenshot name -> UI address, for the latest pipeline run in the store at `uri`."""
+    parent, steps = latest_pipeline_run(uri)
     version = version_of_pipeline_run(MODEL_NAME, parent.data.tags[PIPELINE_RUN_TAG])
-    base = f"{uri}/#/experiments/{experiment}"
+    base = f"{uri}/#/experiments/{parent.info.experiment_id}"
+    run = f"{base}/runs/{parent.info.run_id}"
+    evaluated = f"{base}/runs/{steps['evaluate'].info.run_id}/artifacts/{PICTURES}"
     found = {
         "1-runs": base,
-        "2-pipeline-run": f"{base}/runs/{parent.info.run_id}",
-        "3-training-step": f"{base}/runs/{training.info.run_id}",
+        "2-pipeline-run": run,
+        "3-training-step": f"{base}/runs/{steps['train_content1'].info.run_id}",
+        "7-loss-all-stages": f"{run}/artifacts/plots/loss_all_stages.png",
+        "8-retrieval-grid": f"{evaluated}/retrieval_grid.png",
+        "9-movielens-users": f"{evaluated}/movielens_users.html",
     }
     if version is not None:
         if model_id := logged_model_id(MODEL_NAME, version):
@@ -68,6 +87,20 @@ def pages(uri: str) -> dict[str, str]:
         found["5-model-version"] = f"{uri}/#/models/{MODEL_NAME}/versions/{version}"
         found["6-registered-model"] = f"{uri}/#/models/{MODEL_NAME}"
     return found
+
+
+def save_pictures(uri: str, out: Path) -> list[Path]:
+    """The latest pipeline run's pictures (`sail.tracking.pictures`) as files in `out`."""
+    parent, steps = latest_pipeline_run(uri)
+    out.mkdir(parents=True, exist_ok=True)
+    evaluate = steps["evaluate"].info.run_id
+    wanted = [(parent.info.run_id, "plots/loss_all_stages.png")]
+    wanted += [(evaluate, f"{PICTURES}/{name}") for name in PICTURE_FILES]
+    saved = []
+    for run_id, path in wanted:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+        saved.append(Path(shutil.copy(local, out / Path(path).name)))
+    return saved
 
 
 class Browser:
@@ -167,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                 browser.open(url, HEIGHTS.get(name, args.height))
                 browser.capture(path)
                 print(f"{path}  {url.removeprefix(uri)}")
+            for path in save_pictures(uri, args.out / "pictures"):
+                print(path)
         finally:
             browser.close()
     return 0

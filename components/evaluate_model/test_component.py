@@ -5,6 +5,7 @@ from pathlib import Path
 
 import mlflow
 from kfp import dsl
+from PIL import Image
 
 from components.evaluate_model.component import evaluate_model
 
@@ -32,3 +33,25 @@ def test_model_and_frozen_baselines_on_validation_and_test(data, artifact, train
     )
     (run,) = mlflow.search_runs(filter_string="tags.`sail.step` = 'evaluate'").itertuples()
     assert run.status == "FINISHED"
+    # the pictures people look at in the UI (sail.tracking.pictures)
+    client = mlflow.MlflowClient()
+    pictures = {a.path for a in client.list_artifacts(run.run_id, "pictures")}
+    assert pictures == {
+        f"pictures/{name}"
+        for name in (
+            "retrieval_grid.png",
+            "similarity_histogram.png",
+            "metrics_by_size.png",
+            "metrics_by_size.json",
+            "movielens_users.html",
+        )
+    }
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=run.run_id, artifact_path="pictures"))
+    with Image.open(folder / "retrieval_grid.png") as grid:
+        assert grid.width > 600 and grid.height > 8 * 100  # 8 captions, a row each
+    by_size = json.loads((folder / "metrics_by_size.json").read_text())
+    assert set(by_size["MovieLens HR@10"]) == {"16", "32", "64"}  # tiny's Matryoshka sizes
+    recall = by_size["text->image recall@10"]["64"]
+    assert recall == results["validation"]["openclipart/t2i_recall@10"]  # the same figure
+    users = (folder / "movielens_users.html").read_text()
+    assert users.count("<tr>") == 1 + 5 and users.count("<li>") == 5 * 10

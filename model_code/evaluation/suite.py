@@ -6,6 +6,8 @@ dicts, so any stage's checkpoint and the baselines are measured the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -60,18 +62,24 @@ def openclipart_retrieval(
     with compact `encodings` (`model_code.compact`), {(dim, encoding): report}, both sides scored
     as their codes rank them.
     """
+    text, image = pair_vectors(embedder, pairs)
+    reports = {
+        key: cross_modal_report(
+            prefix(text, dim, encoding), prefix(image, dim, encoding), _fitting(ks, len(pairs))
+        )
+        for key, dim, encoding in _cuts(dims, encodings)
+    }
+    return reports[None] if len(reports) == 1 and None in reports else reports
+
+
+def pair_vectors(embedder: Embedder, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's caption (as a query) and drawing (as a target) embedded, in row order."""
     items = openclipart_items(pairs)
     captions, drawings = [caption_of(i) for i in items], [drawing_of(i) for i in items]
     instructions = catalogue_instructions("openclipart")
     text = embedder.embed(captions, side="query", instruction=instructions["query"]).vectors
     image = embedder.embed(drawings, instruction=instructions["target"]).vectors
-    reports = {
-        key: cross_modal_report(
-            prefix(text, dim, encoding), prefix(image, dim, encoding), _fitting(ks, len(items))
-        )
-        for key, dim, encoding in _cuts(dims, encodings)
-    }
-    return reports[None] if len(reports) == 1 and None in reports else reports
+    return text, image
 
 
 def _cuts(dims, encodings) -> list[tuple]:
@@ -170,23 +178,50 @@ def movielens_next_item(
     the model's sequence pooler over the last `window` items before it (at full size; users and
     items are then cut to each Matryoshka size of `dims` and coded in each of `encodings`, keyed
     as `openclipart_retrieval` keys them)."""
-    ids, vectors = movie_vectors(embedder, tables["items"])
-    index = {item_id: row for row, item_id in enumerate(ids)}
-    contexts, targets, seen = user_contexts(tables["sequences"], split, window)
-    rows = [[index[i] for i in context] for context in contexts]
-    users = embedder.model.eval().pool_sequences(torch.from_numpy(vectors), rows)
-    users = users.numpy().astype(np.float32)  # unit vectors from the pooler
+    users = user_vectors(embedder, tables, split, window)
     reports = {
         key: next_item_report(
-            prefix(users, dim, encoding),
-            prefix(vectors, dim, encoding),
-            np.array([index[t] for t in targets]),
-            [np.array([index[i] for i in s]) for s in seen],
+            prefix(users.vectors, dim, encoding),
+            prefix(users.movies, dim, encoding),
+            users.targets,
+            users.seen,
             ks,
         )
         for key, dim, encoding in _cuts(dims, encodings)
     }
     return reports[None] if len(reports) == 1 and None in reports else reports
+
+
+@dataclass
+class Users:
+    """The held-out users of a split: their vectors, their context (the last `window` items
+    before the held-out one), target and seen items as rows of `movies` (every movie,
+    embedded as a target; ids in `movie_ids`)."""
+
+    movie_ids: list[str]
+    movies: np.ndarray
+    vectors: np.ndarray
+    contexts: list[list[int]]
+    targets: np.ndarray
+    seen: list[np.ndarray]
+
+
+@torch.inference_mode()
+def user_vectors(embedder: Embedder, tables, split: str = "test", window: int = 10) -> Users:
+    """Each held-out user as the model's sequence pooler over their context (unit vectors)."""
+    ids, vectors = movie_vectors(embedder, tables["items"])
+    index = {item_id: row for row, item_id in enumerate(ids)}
+    contexts, targets, seen = user_contexts(tables["sequences"], split, window)
+    rows = [[index[i] for i in context] for context in contexts]
+    users = embedder.model.eval().pool_sequences(torch.from_numpy(vectors), rows)
+    return Users(
+        ids,
+        vectors,
+        users.numpy().astype(np.float32),
+        rows,
+        np.array([index[t] for t in targets]),
+        [np.array([index[i] for i in s]) for s in seen],
+    )
 
 
 def score_baseline(scores: np.ndarray, item_ids: list[str], tables, split="test", ks=(10,)):

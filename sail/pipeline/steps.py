@@ -11,6 +11,7 @@ into place when the step succeeds (`sail.pipeline.outputs`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -22,6 +23,8 @@ from typing import Any
 
 from sail.pipeline.outputs import staged, write_output
 from sail.tracking.gate import GatePolicy
+
+logger = logging.getLogger(__name__)
 
 MODEL_NAME = "sail-embedding"
 RUN_ID_ENV = "SAIL_PIPELINE_RUN_ID"
@@ -244,6 +247,7 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
     from model_code.evaluation.baselines import MINILM, RIDGE, frozen_baselines
     from model_code.evaluation.suite import evaluate_splits
     from sail.tracking.lineage import data_input
+    from sail.tracking.pictures import log_evaluation_pictures
     from sail.tracking.reports import log_evaluation, markdown_table
 
     params = {"preset": preset, "decides_on": "validation", "baselines": f"{RIDGE}, {MINILM}"}
@@ -256,6 +260,7 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
             table = {"model": metrics, "frozen baselines": baselines[split]}
             log_evaluation(table, split, dataset=dataset)
             report.append(markdown_table(_by_metric(table), title=f"{split.title()} split"))
+        log_evaluation_pictures(Path(model_dir))
         evaluation = {**figures, "baselines": baselines}
         write_output(evaluation_path, json.dumps(evaluation, indent=2))
         write_output(report_path, "\n".join(report))
@@ -443,13 +448,21 @@ def deploy(version: str, out_path: Path) -> dict:
 
 
 def finish(state: str) -> str:
-    """Close the parent run with the pipeline's final state."""
+    """Close the parent run with the pipeline's final state, after drawing the loss of every
+    stage that trained on one chart in it (a chart that cannot be drawn is logged, and the run
+    still closes)."""
+    from sail.tracking.pictures import log_stage_losses
     from sail.tracking.runs import finish_pipeline_run, start_pipeline_run
     from sail.tracking.store import ENV_URI, check_reachable
 
     check_reachable(os.environ.get(ENV_URI, ""))
     status = {"SUCCEEDED": "FINISHED", "CANCELLED": "KILLED"}.get(state.upper(), "FAILED")
-    finish_pipeline_run(start_pipeline_run(pipeline_run_id(), {}), status)
+    parent = start_pipeline_run(pipeline_run_id(), {})
+    try:
+        log_stage_losses(parent)
+    except Exception:  # a picture must never leave the run open
+        logger.exception("could not draw the stages' losses in run %s", parent)
+    finish_pipeline_run(parent, status)
     return status
 
 

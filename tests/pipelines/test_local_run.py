@@ -109,6 +109,13 @@ def _check_lineage(parent_run_id: str) -> None:
     read = {name for name, found in inputs.items() if found}
     assert read == STEPS | {"publish"}  # deploy reads only the registry
     assert len(set().union(*inputs.values())) == 1  # one snapshot, one digest
+    # pictures: every stage's loss on one chart in the parent, the evaluation's in its step
+    assert "plots/loss_all_stages.png" in {
+        a.path for a in client.list_artifacts(parent_run_id, "plots")
+    }
+    evaluate = next(step for step in steps if step.info.run_name == "evaluate")
+    pictures = {a.path for a in client.list_artifacts(evaluate.info.run_id, "pictures")}
+    assert {"pictures/retrieval_grid.png", "pictures/movielens_users.html"} <= pictures
     deploy = next(step for step in steps if step.info.run_name == "deploy")
     assert deploy.data.tags["sail.catalogue"] == "unchanged (default 1)"  # v1 serves, all of it
     version = client.get_model_version("sail-embedding", "1")

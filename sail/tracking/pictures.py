@@ -1,0 +1,146 @@
+"""Pictures for the MLflow UI, where people would rather look than read.
+
+`log_evaluation_pictures(model_dir, split="validation")`, from the evaluate step, logs to its run
+under `pictures/`, drawn from the model on the split the gate decides on:
+
+- `retrieval_grid.png`: 8 fixed captions (the split's first by id), each with its top-5
+  drawings among the split's, the caption's own drawing outlined;
+- `similarity_histogram.png`: the cosine of matching caption/drawing pairs against the others;
+- `metrics_by_size.png` (and `.json`): text->image recall@k and MovieLens HR@10 at each
+  Matryoshka size;
+- `movielens_users.html`: 5 users' recent history next to their top-10 recommendations (titles;
+  movies they have seen are never recommended; the held-out next movie is marked).
+
+`log_stage_losses(parent_run_id)`, when the pipeline's run closes, draws the loss of every
+training stage's run on one chart in the parent run: `plots/loss_all_stages.png`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+
+from sail.tracking import plots
+from sail.tracking.runs import STEP_TAG, current_run_id
+
+PICTURES = "pictures"
+GRID_CAPTIONS, GRID_TOP = 8, 5
+USERS, RECOMMENDATIONS = 5, 10
+RECALL_KS = (1, 5, 10)
+
+
+def log_evaluation_pictures(
+    model_dir: Path, split: str = "validation", run_id: str | None = None
+) -> list[str]:
+    """Draw the pictures of the module doc and log them; returns their artifact paths."""
+    from model_code.data.movielens import load_movielens
+    from model_code.data.openclipart import load_openclipart
+    from model_code.embed import Embedder
+    from model_code.evaluation.retrieval import cross_modal_report, next_item_report
+    from model_code.evaluation.suite import pair_vectors, prefix, user_vectors
+    from model_code.paths import feature_cache_dir
+
+    run_id = current_run_id(run_id)
+    embedder = Embedder.from_pretrained(model_dir)
+    embedder.model.cache_tower_features(feature_cache_dir())
+    pairs = load_openclipart()
+    pairs = pairs[pairs["split"] == split].sort_values("id").reset_index(drop=True)
+    tables = load_movielens()
+    text, image = pair_vectors(embedder, pairs)
+    users = user_vectors(embedder, tables, split)
+    by_size: dict[str, dict[int, float]] = {}
+    for dim in embedder.model.config.matryoshka_dims:
+        ks = tuple(k for k in RECALL_KS if k <= len(pairs))
+        recall = cross_modal_report(prefix(text, dim), prefix(image, dim), ks)
+        for k in ks:
+            by_size.setdefault(f"text->image recall@{k}", {})[dim] = recall[f"t2i_recall@{k}"]
+        movies = next_item_report(
+            prefix(users.vectors, dim), prefix(users.movies, dim), users.targets, users.seen
+        )
+        by_size.setdefault("MovieLens HR@10", {})[dim] = movies["hr@10"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        similarity = text @ image.T
+        plots.retrieval_grid(_grid_rows(pairs, similarity), folder / "retrieval_grid.png")
+        plots.similarity_histogram(
+            np.diag(similarity),
+            similarity[~np.eye(len(pairs), dtype=bool)],
+            folder / "similarity_histogram.png",
+        )
+        plots.metrics_by_size(by_size, folder / "metrics_by_size.png", f"{split} split by size")
+        (folder / "metrics_by_size.json").write_text(json.dumps(by_size, indent=2))
+        (folder / "movielens_users.html").write_text(_users_page(tables, users))
+        mlflow.MlflowClient().log_artifacts(run_id, str(folder), artifact_path=PICTURES)
+        return sorted(f"{PICTURES}/{path.name}" for path in folder.iterdir())
+
+
+def log_stage_losses(parent_run_id: str) -> str | None:
+    """The loss of every training stage (the parent's `train_*` step runs, in training order)
+    on one chart in the parent run; None when no stage has logged a loss yet."""
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_run_id)
+    steps = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    curves = {}
+    for step in steps:
+        name = step.data.tags.get(STEP_TAG, "")
+        if name.startswith("train_") and name != "train_teacher":
+            history = client.get_metric_history(step.info.run_id, "loss")
+            curves[name.removeprefix("train_")] = [(m.step, m.value) for m in history]
+    if not any(curves.values()):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plots.stage_losses(curves, Path(tmp) / "loss_all_stages.png", "Loss by stage")
+        client.log_artifact(parent_run_id, str(path), artifact_path="plots")
+    return "plots/loss_all_stages.png"
+
+
+def _grid_rows(pairs, similarity: np.ndarray) -> list[tuple[str, list[tuple[Path, bool]]]]:
+    rows = []
+    for row in range(min(GRID_CAPTIONS, len(pairs))):
+        best = np.argsort(-similarity[row], kind="stable")[:GRID_TOP]
+        caption = pairs["title"][row]
+        found = [(Path(pairs["image"][column]), column == row) for column in best]
+        rows.append((caption, found))
+    return rows
+
+
+def _users_page(tables, users) -> str:
+    """An HTML table: per user, their recent movies and their top recommendations."""
+    from model_code.data.catalogue import movielens_items
+
+    titles = {item.id: item.title for item in movielens_items(tables["items"])}
+    user_ids = list(tables["sequences"]["user_id"])
+    rows = []
+    for user in range(min(USERS, len(user_ids))):
+        scores = users.movies @ users.vectors[user]
+        scores[users.seen[user]] = -np.inf
+        best = np.argsort(-scores, kind="stable")[:RECOMMENDATIONS]
+        history = [titles[users.movie_ids[i]] for i in reversed(users.contexts[user])]
+        picks = [
+            f"<b>{html.escape(titles[users.movie_ids[i]])} (watched next)</b>"
+            if i == users.targets[user]
+            else html.escape(titles[users.movie_ids[i]])
+            for i in best
+        ]
+        rows.append(
+            f"<tr><td>{html.escape(str(user_ids[user]))}</td>"
+            f"<td>{'<br>'.join(html.escape(title) for title in history)}</td>"
+            f"<td><ol>{''.join(f'<li>{pick}</li>' for pick in picks)}</ol></td></tr>"
+        )
+    return (
+        "<html><head><meta charset='utf-8'><style>body{font-family:sans-serif}"
+        "td{vertical-align:top;padding:6px;border-bottom:1px solid #ddd}</style></head><body>"
+        "<h3>MovieLens users: recent history (newest first) and top-10 recommendations</h3>"
+        "<table><tr><th>user</th><th>recent history</th><th>recommended</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
