@@ -64,6 +64,9 @@ def stage_losses(curves: Mapping[str, Sequence[tuple[int, float]]], path: Path, 
         axes.axvline(offset + 0.5, color="grey", alpha=0.3, linewidth=0.8)
         offset += max(steps)
     axes.set_xlabel("step (stages in training order)")
+    values = [value for points in curves.values() for _, value in points]
+    if values and min(values) > 0:  # stages' losses differ by orders of magnitude
+        axes.set_yscale("log")
     axes.set_ylabel("loss")
     axes.set_title(title)
     axes.grid(alpha=0.3)
