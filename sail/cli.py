@@ -7,19 +7,23 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from model_code.config import PRESETS
+from model_code.config import PRESETS, SIDES
 from model_code.training.stages import STAGES
 from sail.pipeline.cli import pipeline_app
+from sail.serving.__main__ import Precision
 from sail.serving.__main__ import serve as serve_command
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 LOCAL_PRESETS = PRESETS[:2]  # `base` needs hub weights and a GPU cluster
+LocalPreset = Literal[LOCAL_PRESETS]  # type: ignore[valid-type]
+Stage = Literal[STAGES]  # type: ignore[valid-type]
+Side = Literal[SIDES]  # type: ignore[valid-type]
 
 app = typer.Typer(help="SAIL-Embedding platform: omni-modal embeddings, trained and served.")
 data_app = typer.Typer(help="Prepare the real data sets under SAIL_HOME.")
@@ -60,21 +64,19 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 def embed(
     input: Annotated[Path, typer.Option("--input", "-i", help="JSONL file, one item a line.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the .npy.")],
-    preset: Annotated[str, typer.Option(help=f"One of {', '.join(LOCAL_PRESETS)}.")] = "mini",
+    preset: Annotated[LocalPreset, typer.Option(help="Model preset (offline weights).")] = "mini",
     model: Annotated[Path | None, typer.Option(help="A saved model folder.")] = None,
     dim: Annotated[int | None, typer.Option(help="A Matryoshka size (default: full).")] = None,
-    side: Annotated[str, typer.Option(help="Embed as 'target' items or 'query'.")] = "target",
+    side: Annotated[Side, typer.Option(help="Embed as target items or as queries.")] = "target",
     batch_size: Annotated[int, typer.Option(help="Items per forward pass.")] = 32,
     skip_bad: Annotated[bool, typer.Option(help="Log and skip bad items.")] = False,
     precision: Annotated[
-        str, typer.Option(help="fp32, bf16 (CPUs with AVX512-BF16 or AMX) or int8 (CPU).")
+        Precision, typer.Option(help="bf16 needs AVX512-BF16 or AMX; int8 runs on the CPU.")
     ] = "fp32",
 ):
     """Embed items into float32 unit vectors, in input order (ids in <output>.ids.txt)."""
     from model_code.embed import Embedder, embed_file
 
-    if model is None and preset not in LOCAL_PRESETS:
-        raise typer.BadParameter(f"choose one of {list(LOCAL_PRESETS)}", param_hint="--preset")
     with user_errors():
         if model:
             embedder = Embedder.from_pretrained(model, precision=precision)
@@ -93,8 +95,9 @@ def data_prepare(
     workers: Annotated[int, typer.Option(help="Processes rendering SVGs.")] = 2,
     force: Annotated[bool, typer.Option(help="Rebuild data sets already prepared.")] = False,
 ):
-    """Build openclipart image-text pairs and MovieLens-100K under SAIL_HOME/data (data sets
-    already prepared with the same --limit are kept unless --force)."""
+    """Build openclipart image-text pairs and MovieLens-100K under SAIL_HOME/data.
+
+    Data sets already prepared with the same --limit are kept unless --force."""
     from model_code.data.prepare import prepare_all
 
     with user_errors():
@@ -121,22 +124,23 @@ def data_items(
 
 @app.command()
 def train(
-    stage: Annotated[str, typer.Option(help=f"One of {', '.join(STAGES)}.")],
+    stage: Annotated[Stage, typer.Option(help="The training stage.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics.jsonl, model/.")],
-    preset: Annotated[str, typer.Option(help="tiny or mini.")] = "mini",
+    preset: Annotated[LocalPreset, typer.Option(help="Model preset.")] = "mini",
     steps: Annotated[int | None, typer.Option(help="Override the stage's step count.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this exported model.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue a stopped run.")] = None,
     teacher: Annotated[Path | None, typer.Option(help="ID teacher .npz (id2item).")] = None,
-    data: Annotated[str, typer.Option(help="auto, real or synthetic.")] = "auto",
+    data: Annotated[
+        Literal["auto", "real", "synthetic"],
+        typer.Option(help="Training data (auto: synthetic for tiny, else real)."),
+    ] = "auto",
     set_: Settings = None,
 ):
     """Train one stage on the DeepSpeed engine (`--preset tiny` alone: generated data)."""
     from model_code.training.run import StageInputs, train_stage
     from sail.overrides import parse_assignments
 
-    if data not in ("auto", "real", "synthetic"):
-        raise typer.BadParameter("choose auto, real or synthetic", param_hint="--data")
     synthetic = None if data == "auto" else data == "synthetic"
     with user_errors():
         overrides = parse_assignments(set_ or [])
@@ -158,7 +162,7 @@ def train(
 def evaluate(
     model: Annotated[Path, typer.Option(help="An exported model folder.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Metrics JSON to write.")],
-    split: Annotated[str, typer.Option(help="validation or test.")] = "test",
+    split: Annotated[Literal["validation", "test"], typer.Option(help="Held-out split.")] = "test",
 ):
     """Evaluate a model on the held-out split: openclipart text<->image, MovieLens next item."""
     from model_code.evaluation.suite import evaluate_model
@@ -173,7 +177,7 @@ def evaluate(
 @app.command()
 def schedule(
     out: Annotated[Path, typer.Option(help="Run folder (one subfolder per stage).")],
-    preset: Annotated[str, typer.Option(help="tiny or mini.")] = "mini",
+    preset: Annotated[LocalPreset, typer.Option(help="Model preset.")] = "mini",
     steps: Annotated[
         int | None, typer.Option(help="Steps for every stage (default: each config's).")
     ] = None,

@@ -30,7 +30,7 @@ assert installed_ops['deepspeed_shm_comm'], installed_ops
 print('deepspeed_shm_comm installed')"
 
 step "every component, chained as the pipeline chains them (tiny preset, quick profile)"
-sail pipeline run --preset tiny --quick --openclipart-limit 300 --baseline-margin -0.99
+sail pipeline run --preset tiny --profile quick --openclipart-limit 300 --baseline-margin -0.99
 built=$(find "$HOME" "$SAIL_HOME" /tmp -name '*.so' -path '*torch_extensions*' 2>/dev/null || true)
 [ -z "$built" ] || fail "DeepSpeed compiled at run time: $built"
 echo "no op compiled at run time (no torch_extensions build)"

@@ -116,3 +116,14 @@ def test_sail_train_set_replaces_stage_settings_and_names_a_bad_one(tmp_path):
     assert "trained content1 for 2 steps" in trained.output
     checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert "step1" in checkpoints, checkpoints  # checkpoint_every=1 took effect (default 100)
+
+
+def test_presets_stages_profiles_and_precisions_are_choice_lists():
+    for args, choices in (
+        (["train", "--stage", "content9", "--out", "x"], "'content9' is not one of 'content1'"),
+        (["train", "--stage", "content1", "--out", "x", "--preset", "base"], "'base' is not one"),
+        (["embed", "-i", "a", "-o", "b", "--precision", "fp8"], "'fp8' is not one of 'fp32'"),
+        (["pipeline", "run", "--profile", "slow"], "'slow' is not one of 'full', 'quick'"),
+    ):
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 2 and choices in result.output, result.output

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 import yaml
 
+from model_code.config import PRESETS
 from sail.pipeline.cluster import DEFAULT_PACKAGE, SCHEDULE_NAME
+from sail.pipeline.profiles import PROFILES
 
+Preset = Literal[PRESETS]  # type: ignore[valid-type]
+Profile = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
 pipeline_app = typer.Typer(help="Run the Kubeflow pipeline locally, compile, submit, schedule.")
 
 Host = Annotated[str, typer.Option(help="The Kubeflow Pipelines API, e.g. http://localhost:8888")]
@@ -26,8 +30,10 @@ ParamsFile = Annotated[
 
 @pipeline_app.command("run")
 def run(
-    preset: Annotated[str, typer.Option(help="Model preset.")] = "mini",
-    quick: Annotated[bool, typer.Option(help="The quick profile: 2 steps a stage.")] = False,
+    preset: Annotated[Preset, typer.Option(help="Model preset.")] = "mini",
+    profile: Annotated[
+        Profile, typer.Option(help="Steps per stage: full (what make run trains), quick (2 each).")
+    ] = "full",
     tolerance: Annotated[
         float, typer.Option(help="How much worse than the champion a new version may be.")
     ] = 0.01,
@@ -52,13 +58,14 @@ def run(
         ),
     ] = None,
 ):
-    """Run the whole pipeline on this machine (kfp.local): each step in a scratch home of its
-    own, a local MLflow server for the run, artifacts and the feature store under SAIL_HOME."""
+    """Run the whole pipeline on this machine (kfp.local), data in, model served.
+
+    Each step runs in a scratch home of its own against a local MLflow server started for the
+    run; artifacts and the feature store stay under SAIL_HOME."""
     from sail.cli import user_errors
     from sail.overrides import stage_overrides
     from sail.pipeline.local import describe, run_locally
 
-    profile = "quick" if quick else "full"
     with user_errors():
         result = run_locally(
             preset,
@@ -97,8 +104,9 @@ def submit(
     param: Param = None,
     params_file: ParamsFile = None,
 ):
-    """Create one run of the compiled pipeline on a Kubeflow Pipelines cluster, with every
-    parameter (defaults filled in) checked first."""
+    """Create one run of the compiled pipeline on a Kubeflow Pipelines cluster.
+
+    Every parameter (defaults filled in) is checked first."""
     from sail.cli import user_errors
     from sail.pipeline.cluster import submit as submit_run
 
@@ -116,8 +124,10 @@ def schedule(
     param: Param = None,
     params_file: ParamsFile = None,
 ):
-    """Create (or replace) the recurring retraining run: one at a time, no catch-up, every
-    parameter (defaults filled in) checked and shown in its configuration."""
+    """Create (or replace) the recurring retraining run on a Kubeflow Pipelines cluster.
+
+    One run at a time, no catch-up; every parameter (defaults filled in) is checked and shown
+    in its configuration."""
     from sail.cli import user_errors
     from sail.pipeline import cluster
 
