@@ -96,10 +96,12 @@ def test_sail_train_tiny_runs_on_generated_data_and_resumes(tmp_path):
 
 def test_sail_train_names_a_bad_stage(tmp_path):
     result = runner.invoke(
-        app, ["train", "--preset", "tiny", "--stage", "content7", "--out", str(tmp_path)]
+        app,
+        ["train", "--preset", "tiny", "--stage", "content7", "--out", str(tmp_path)],
+        env={"COLUMNS": "200"},
     )
     assert result.exit_code == 2
-    assert "unknown stage 'content7'" in result.output
+    assert "'content7' is not one of 'content1', 'content2'" in result.output
 
 
 def test_sail_train_set_replaces_stage_settings_and_names_a_bad_one(tmp_path):
@@ -120,7 +122,6 @@ def test_sail_train_set_replaces_stage_settings_and_names_a_bad_one(tmp_path):
 
 def test_presets_stages_profiles_and_precisions_are_choice_lists():
     for args, choices in (
-        (["train", "--stage", "content9", "--out", "x"], "'content9' is not one of 'content1'"),
         (["train", "--stage", "content1", "--out", "x", "--preset", "base"], "'base' is not one"),
         (["embed", "-i", "a", "-o", "b", "--precision", "fp8"], "'fp8' is not one of 'fp32'"),
         (["pipeline", "run", "--profile", "slow"], "'slow' is not one of 'full', 'quick'"),
