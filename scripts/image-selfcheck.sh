@@ -20,8 +20,8 @@ done
 echo "none of cc gcc g++ c++ clang nvcc (pip's ninja, a DeepSpeed dependency, compiles nothing alone)"
 
 step "pip check"
-scripts/pip-check.sh pip
-echo "clean (the data-only wheels of requirements/no-deps.txt aside)"
+pip check
+echo "clean (the data-only wheels of requirements/no-deps.txt live outside site-packages)"
 
 step "DeepSpeed's CPU op is prebuilt"
 python -c "

