@@ -56,7 +56,7 @@ ui: $(STAMP) ## The local MLflow tracking server and UI (SAIL_HOME/mlflow) on 12
 serve: $(STAMP) ## Serve the champion (MODEL_URI) on 127.0.0.1:$(PORT): KServe v1/v2 + OpenAI routes
 	$(BIN)/sail serve --model-uri $(MODEL_URI) --port $(PORT)
 
-screenshots: $(STAMP) ## After make run: the MLflow UI's pages of the latest run into docs/ui (needs chromium)
+screenshots: $(STAMP) ## After make run: the MLflow UI pages and pictures of the latest run into docs/ui (needs chromium)
 	$(BIN)/python scripts/ui_screenshots.py --out docs/ui
 
 results: $(STAMP) ## Train the whole schedule (mini, real data), evaluate, regenerate docs/results.md; ~40 min
