@@ -62,10 +62,20 @@ def openclipart_retrieval(
     with compact `encodings` (`model_code.compact`), {(dim, encoding): report}, both sides scored
     as their codes rank them.
     """
-    text, image = pair_vectors(embedder, pairs)
+    return retrieval_reports(*pair_vectors(embedder, pairs), ks, dims, encodings)
+
+
+def retrieval_reports(
+    text: np.ndarray,
+    image: np.ndarray,
+    ks=(1, 5, 10),
+    dims: tuple[int | None, ...] = (None,),
+    encodings: tuple[str, ...] = ("float",),
+) -> dict:
+    """`openclipart_retrieval` from the pairs' vectors (`pair_vectors`)."""
     reports = {
         key: cross_modal_report(
-            prefix(text, dim, encoding), prefix(image, dim, encoding), _fitting(ks, len(pairs))
+            prefix(text, dim, encoding), prefix(image, dim, encoding), _fitting(ks, len(text))
         )
         for key, dim, encoding in _cuts(dims, encodings)
     }
@@ -178,7 +188,16 @@ def movielens_next_item(
     the model's sequence pooler over the last `window` items before it (at full size; users and
     items are then cut to each Matryoshka size of `dims` and coded in each of `encodings`, keyed
     as `openclipart_retrieval` keys them)."""
-    users = user_vectors(embedder, tables, split, window)
+    return next_item_reports(user_vectors(embedder, tables, split, window), ks, dims, encodings)
+
+
+def next_item_reports(
+    users: Users,
+    ks=(10,),
+    dims: tuple[int | None, ...] = (None,),
+    encodings: tuple[str, ...] = ("float",),
+) -> dict:
+    """`movielens_next_item` from the users' and movies' vectors (`user_vectors`)."""
     reports = {
         key: next_item_report(
             prefix(users.vectors, dim, encoding),
@@ -249,6 +268,25 @@ def evaluate_splits(
 ) -> dict[str, dict]:
     """`evaluate_model` on each split, the model loaded once (in `precision`,
     `model_code.precision`): {split: metrics}."""
+    _, vectors = embed_splits(model_dir, splits, precision)
+    return {split: split_metrics(found) for split, found in vectors.items()}
+
+
+@dataclass
+class SplitVectors:
+    """One held-out split as the model embeds it: its openclipart pairs (`pairs`, in the order
+    of `text` and `image`) and its MovieLens users."""
+
+    pairs: pd.DataFrame
+    text: np.ndarray
+    image: np.ndarray
+    users: Users
+
+
+def embed_splits(
+    model_dir, splits=("validation", "test"), precision: str = "fp32"
+) -> tuple[Embedder, dict[str, SplitVectors]]:
+    """The model (in `precision`) and each split embedded by it, for metrics and pictures."""
     from model_code.data.movielens import load_movielens
     from model_code.data.openclipart import load_openclipart
 
@@ -258,10 +296,18 @@ def evaluate_splits(
     embedder = Embedder.from_pretrained(model_dir, precision=precision)
     embedder.model.cache_tower_features(feature_cache_dir())
     pairs, tables = load_openclipart(), load_movielens()
-    figures = {}
+    vectors = {}
     for split in splits:
-        retrieval = openclipart_retrieval(embedder, pairs[pairs["split"] == split])
-        metrics = {f"openclipart/{k}": v for k, v in retrieval.items()}
-        ml = movielens_next_item(embedder, tables, split)
-        figures[split] = metrics | {f"movielens/{k}": v for k, v in ml.items()}
-    return figures
+        held_out = pairs[pairs["split"] == split].sort_values("id").reset_index(drop=True)
+        text, image = pair_vectors(embedder, held_out)
+        vectors[split] = SplitVectors(held_out, text, image, user_vectors(embedder, tables, split))
+    return embedder, vectors
+
+
+def split_metrics(vectors: SplitVectors) -> dict[str, float]:
+    """Every held-out metric of one split: `openclipart/...` and `movielens/...`."""
+    retrieval = retrieval_reports(vectors.text, vectors.image)
+    movies = next_item_reports(vectors.users)
+    return {f"openclipart/{k}": v for k, v in retrieval.items()} | {
+        f"movielens/{k}": v for k, v in movies.items()
+    }

@@ -245,7 +245,7 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
     decides on) and the test split (reported beside it); JSON in `evaluation_path`
     ({"validation", "test", "baselines": {"validation", "test"}}), Markdown in `report_path`."""
     from model_code.evaluation.baselines import MINILM, RIDGE, frozen_baselines
-    from model_code.evaluation.suite import evaluate_splits
+    from model_code.evaluation.suite import embed_splits, split_metrics
     from sail.tracking.lineage import data_input
     from sail.tracking.pictures import log_evaluation_pictures
     from sail.tracking.reports import log_evaluation, markdown_table
@@ -253,14 +253,15 @@ def evaluate(preset: str, model_dir: Path, evaluation_path: Path, report_path: P
     params = {"preset": preset, "decides_on": "validation", "baselines": f"{RIDGE}, {MINILM}"}
     with tracked("evaluate", params):
         dataset = data_input()
-        figures = evaluate_splits(Path(model_dir))
+        embedder, vectors = embed_splits(Path(model_dir))
+        figures = {split: split_metrics(found) for split, found in vectors.items()}
+        log_evaluation_pictures(embedder, vectors["validation"])
         baselines = frozen_baselines(preset)
         report = []
         for split, metrics in figures.items():
             table = {"model": metrics, "frozen baselines": baselines[split]}
             log_evaluation(table, split, dataset=dataset)
             report.append(markdown_table(_by_metric(table), title=f"{split.title()} split"))
-        log_evaluation_pictures(Path(model_dir))
         evaluation = {**figures, "baselines": baselines}
         write_output(evaluation_path, json.dumps(evaluation, indent=2))
         write_output(report_path, "\n".join(report))

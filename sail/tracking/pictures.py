@@ -1,7 +1,8 @@
 """Pictures for the MLflow UI, where people would rather look than read.
 
-`log_evaluation_pictures(model_dir, split="validation")`, from the evaluate step, logs to its run
-under `pictures/`, drawn from the model on the split the gate decides on:
+`log_evaluation_pictures(embedder, vectors, split="validation")`, from the evaluate step, logs to
+its run under `pictures/`, drawn from the split the gate decides on as the model embedded it for the
+metrics (`model_code.evaluation.suite.embed_splits`):
 
 - `retrieval_grid.png`: 8 fixed captions (the split's first by id), each with its top-5
   drawings among the split's, the caption's own drawing outlined;
@@ -21,12 +22,17 @@ import html
 import json
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
 
 from sail.tracking import plots
 from sail.tracking.runs import STEP_TAG, current_run_id
+
+if TYPE_CHECKING:
+    from model_code.embed import Embedder
+    from model_code.evaluation.suite import SplitVectors
 
 PICTURES = "pictures"
 GRID_CAPTIONS, GRID_TOP = 8, 5
@@ -35,37 +41,26 @@ RECALL_KS = (1, 5, 10)
 
 
 def log_evaluation_pictures(
-    model_dir: Path, split: str = "validation", run_id: str | None = None
+    embedder: Embedder, vectors: SplitVectors, split: str = "validation", run_id: str | None = None
 ) -> list[str]:
-    """Draw the pictures of the module doc and log them; returns their artifact paths."""
+    """Draw the pictures of the module doc from one split as the model embedded it
+    (`model_code.evaluation.suite.embed_splits`) and log them; returns their artifact paths."""
     from model_code.data.movielens import load_movielens
-    from model_code.data.openclipart import load_openclipart
-    from model_code.embed import Embedder
-    from model_code.evaluation.retrieval import cross_modal_report, next_item_report
-    from model_code.evaluation.suite import pair_vectors, prefix, user_vectors
-    from model_code.paths import feature_cache_dir
+    from model_code.evaluation.suite import next_item_reports, retrieval_reports
 
     run_id = current_run_id(run_id)
-    embedder = Embedder.from_pretrained(model_dir)
-    embedder.model.cache_tower_features(feature_cache_dir())
-    pairs = load_openclipart()
-    pairs = pairs[pairs["split"] == split].sort_values("id").reset_index(drop=True)
-    tables = load_movielens()
-    text, image = pair_vectors(embedder, pairs)
-    users = user_vectors(embedder, tables, split)
-    by_size: dict[str, dict[int, float]] = {}
-    for dim in embedder.model.config.matryoshka_dims:
-        ks = tuple(k for k in RECALL_KS if k <= len(pairs))
-        recall = cross_modal_report(prefix(text, dim), prefix(image, dim), ks)
-        for k in ks:
-            by_size.setdefault(f"text->image recall@{k}", {})[dim] = recall[f"t2i_recall@{k}"]
-        movies = next_item_report(
-            prefix(users.vectors, dim), prefix(users.movies, dim), users.targets, users.seen
-        )
-        by_size.setdefault("MovieLens HR@10", {})[dim] = movies["hr@10"]
+    pairs, users = vectors.pairs, vectors.users
+    dims = embedder.model.config.matryoshka_dims
+    ks = tuple(k for k in RECALL_KS if k <= len(pairs))
+    recall = retrieval_reports(vectors.text, vectors.image, ks, dims)
+    movies = next_item_reports(users, dims=dims)
+    by_size = {
+        f"text->image recall@{k}": {dim: recall[dim][f"t2i_recall@{k}"] for dim in dims} for k in ks
+    }
+    by_size["MovieLens HR@10"] = {dim: movies[dim]["hr@10"] for dim in dims}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        similarity = text @ image.T
+        similarity = vectors.text @ vectors.image.T
         plots.retrieval_grid(_grid_rows(pairs, similarity), folder / "retrieval_grid.png")
         plots.similarity_histogram(
             np.diag(similarity),
@@ -74,7 +69,7 @@ def log_evaluation_pictures(
         )
         plots.metrics_by_size(by_size, folder / "metrics_by_size.png", f"{split} split by size")
         (folder / "metrics_by_size.json").write_text(json.dumps(by_size, indent=2))
-        (folder / "movielens_users.html").write_text(_users_page(tables, users))
+        (folder / "movielens_users.html").write_text(_users_page(load_movielens(), users))
         mlflow.MlflowClient().log_artifacts(run_id, str(folder), artifact_path=PICTURES)
         return sorted(f"{PICTURES}/{path.name}" for path in folder.iterdir())
 
