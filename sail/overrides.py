@@ -1,7 +1,8 @@
 """`--set KEY=VALUE`: settings of a stage config replaced for one run.
 
 - `parse_assignments(pairs)` -> {KEY: VALUE}. A VALUE is read as JSON when it is JSON (`5e-5`,
-  `8`, `true`, `["vision"]`), else kept as text (`sequence_pooling=transformer`).
+  `8`, `true`, `["vision"]`), else kept as text (`sequence_pooling=transformer`). Pipeline
+  parameters (`sail pipeline submit|schedule --param`) are read the same way.
 - `stage_overrides(pairs)` -> {STAGE: {KEY: VALUE}} from `STAGE.KEY=VALUE` pairs, each stage
   loaded with its overrides, so a wrong key or type fails before anything runs.
 - `check_stage_overrides(overrides)` is that check on a mapping (a pipeline argument).
@@ -20,7 +21,7 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"{pair!r} is not KEY=VALUE (e.g. lr=5e-5)")
+            raise ValueError(f"{pair!r} is not NAME=VALUE (e.g. lr=5e-5)")
         settings[key.strip()] = _value(text)
     return settings
 

@@ -143,23 +143,14 @@ def schedule(
 
 
 def parse_params(pairs: list[str] | None, file: Path | None = None) -> dict:
-    """A params file's NAME: VALUE mapping, then NAME=VALUE pairs over it (ints, floats converted)
-    -> pipeline arguments."""
+    """A params file's NAME: VALUE mapping, then NAME=VALUE pairs over it (values read as JSON
+    when they are JSON, `sail.overrides.parse_assignments`) -> pipeline arguments."""
+    from sail.overrides import parse_assignments
+
     arguments = (yaml.safe_load(file.read_text()) if file else None) or {}
     if not isinstance(arguments, dict) or not all(isinstance(k, str) for k in arguments):
         raise typer.BadParameter(f"{file} is not a NAME: VALUE mapping", param_hint="--params-file")
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise typer.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
-        arguments[name] = _number(value)
-    return arguments
-
-
-def _number(value: str):
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
+    try:
+        return {**arguments, **parse_assignments(pairs or [])}
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--param") from None

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import mlflow
 import numpy as np
 
+from model_code.training.stages import STAGES
 from sail.tracking import plots
 from sail.tracking.runs import STEP_TAG, current_run_id
 
@@ -86,10 +87,10 @@ def log_stage_losses(parent_run_id: str) -> str | None:
     )
     curves = {}
     for step in steps:
-        name = step.data.tags.get(STEP_TAG, "")
-        if name.startswith("train_") and name != "train_teacher":
+        stage = step.data.tags.get(STEP_TAG, "").removeprefix("train_")
+        if stage in STAGES:  # not the ID teacher's run: it trains no stage of the model
             history = client.get_metric_history(step.info.run_id, "loss")
-            curves[name.removeprefix("train_")] = [(m.step, m.value) for m in history]
+            curves[stage] = [(m.step, m.value) for m in history]
     if not any(curves.values()):
         return None
     with tempfile.TemporaryDirectory() as tmp:
