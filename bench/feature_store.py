@@ -102,24 +102,25 @@ def read_variants(
 
 
 def search_recall(store, home: Path, version: str, sample: int, rng: random.Random) -> dict:
-    """recall@TOP_K of `similar` against brute-force cosine over the published embeddings."""
+    """recall@TOP_K of `similar` against brute-force cosine over the published embeddings
+    (`model_code.evaluation.neighbour_recall`: a tie at the cut-off costs no hit)."""
     import numpy as np
 
+    from model_code.evaluation.retrieval import neighbour_recall
     from sail.feature_store.query import similar
 
     path = home / "feature_store" / "offline" / "item_embedding" / f"{version}.parquet"
     table = pq.read_table(path, columns=["item_id", "embedding"])
     ids = [str(v) for v in table.column("item_id").to_pylist()]
-    vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float32)
+    row_of = {item_id: row for row, item_id in enumerate(ids)}
+    vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float64)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     recalls = []
     for row in rng.sample(range(len(ids)), min(sample, len(ids))):
         scores = vectors @ vectors[row]
         scores[row] = -np.inf  # the item itself is never its own neighbour
-        truth = {ids[i] for i in np.argsort(-scores)[:TOP_K]}
         found = similar(ids[row], k=TOP_K, home=home, version=version, store=store)
-        found = {n.item_id for n in found}
-        recalls.append(len(truth & found) / TOP_K)
+        recalls.append(neighbour_recall(scores, [row_of[n.item_id] for n in found], TOP_K))
     return {"items": len(recalls), "k": TOP_K, "recall": round(float(np.mean(recalls)), 4)}
 
 

@@ -17,7 +17,9 @@ from model_code.evaluation.metrics import (
     top_k_overlap,
 )
 from model_code.evaluation.retrieval import (
+    TIE_TOLERANCE,
     cross_modal_report,
+    neighbour_recall,
     next_item_report,
     rank_candidates,
     retrieval_report,
@@ -25,6 +27,7 @@ from model_code.evaluation.retrieval import (
 )
 
 __all__ = [
+    "TIE_TOLERANCE",
     "auc",
     "bijective_alignment_accuracy",
     "cluster_nmi",
@@ -35,6 +38,7 @@ __all__ = [
     "mrr_from_ranks",
     "ndcg_at_k",
     "ndcg_from_ranks",
+    "neighbour_recall",
     "next_item_report",
     "nmi",
     "rank_candidates",

@@ -1,7 +1,11 @@
 """Evaluation metrics from the report: retrieval, AUC, NMI, rank agreement, alignment, separation.
 
 Ranking conventions: a `ranked` array holds candidate indices, best first, one row per query. A
-`ranks` array holds the 0-based position of each query's single target in its full ranking.
+`ranks` array holds the 0-based position of each query's single target in its full ranking: the
+number of candidates scoring above it. Where other candidates score the same as the target
+(`tied`, per query), the target is equally likely to sit anywhere among them, and the
+`*_from_ranks` metrics count it in expectation over that order: a figure never depends on how a
+tie happens to be broken.
 `k` must lie in [1, number of ranked columns]: a larger `k` raises ValueError (it is never clipped).
 """
 
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import digamma
 from scipy.stats import kendalltau
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score, roc_auc_score
@@ -56,30 +61,44 @@ def target_positions(ranked: np.ndarray, targets: np.ndarray, k: int) -> np.ndar
     return np.where(match.any(axis=1), match.argmax(axis=1), k)
 
 
-def _valid_ranks(ranks: np.ndarray) -> np.ndarray:
-    """Validate a 1-D array of non-negative integer target ranks."""
+def _valid_ranks(
+    ranks: np.ndarray, tied: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate 1-D arrays of non-negative integer target ranks and tie counts (zeros if None)."""
     ranks = _vector(ranks, None, "ranks", integer=True)
     if (ranks < 0).any():
         raise ValueError("ranks must be non-negative (0 = ranked first)")
-    return ranks
+    if tied is None:
+        return ranks, np.zeros_like(ranks)
+    tied = _vector(tied, ranks.size, "tied", integer=True)
+    if (tied < 0).any():
+        raise ValueError("tied must be non-negative (other candidates tied with the target)")
+    return ranks, tied
 
 
-def hit_rate_from_ranks(ranks: np.ndarray, k: int) -> float:
-    """Fraction of queries whose target rank is below k."""
+def hit_rate_from_ranks(ranks: np.ndarray, k: int, tied: np.ndarray | None = None) -> float:
+    """Fraction of queries whose target rank is below k; a target tied with others counts
+    min(1, max(0, k - rank) / (tied + 1)), its chance of landing in the top k."""
     _check_k(k)
-    return float(np.mean(_valid_ranks(ranks) < k))
+    ranks, tied = _valid_ranks(ranks, tied)
+    return float(np.mean(np.clip((k - ranks) / (tied + 1.0), 0.0, 1.0)))
 
 
-def ndcg_from_ranks(ranks: np.ndarray, k: int) -> float:
-    """Mean binary single-target NDCG@k: 1 / log2(rank + 2) when rank < k, else 0."""
+def ndcg_from_ranks(ranks: np.ndarray, k: int, tied: np.ndarray | None = None) -> float:
+    """Mean binary single-target NDCG@k: 1 / log2(rank + 2) when rank < k, else 0 (averaged
+    over the positions rank .. rank + tied a tied target is equally likely to take)."""
     _check_k(k)
-    ranks = _valid_ranks(ranks)
-    return float(np.mean(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)))
+    ranks, tied = _valid_ranks(ranks, tied)
+    gains = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
+    reached = gains[np.minimum(ranks + tied + 1, k)] - gains[np.minimum(ranks, k)]
+    return float(np.mean(reached / (tied + 1.0)))
 
 
-def mrr_from_ranks(ranks: np.ndarray) -> float:
-    """Mean reciprocal rank, 1 / (rank + 1), over the full ranking."""
-    return float(np.mean(1.0 / (_valid_ranks(ranks) + 1.0)))
+def mrr_from_ranks(ranks: np.ndarray, tied: np.ndarray | None = None) -> float:
+    """Mean reciprocal rank, 1 / (rank + 1), over the full ranking (averaged over the positions
+    a tied target is equally likely to take: harmonic numbers by the digamma function)."""
+    ranks, tied = _valid_ranks(ranks, tied)
+    return float(np.mean((digamma(ranks + tied + 2.0) - digamma(ranks + 1.0)) / (tied + 1.0)))
 
 
 def recall_at_k(ranked: np.ndarray, relevant: Sequence[set[int]] | np.ndarray, k: int) -> float:

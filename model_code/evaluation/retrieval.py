@@ -1,13 +1,22 @@
 """Retrieval evaluation over L2-normalised embeddings (cosine similarity = dot product).
 
-Candidates are ranked by descending score, ties broken by candidate index (lower first), with
-excluded candidates masked to -inf. Scores are computed `batch` queries at a time, so memory stays
-at [batch, m] however many queries there are. Reports rank each query's target among all candidates.
+Scores are computed in float64, `batch` queries at a time (memory stays at [batch, m] however many
+queries there are), with excluded candidates masked to -inf. `rank_candidates` lists the best
+candidates by descending score, ties by candidate index (lower first).
+
+Reports rank each query's target among all candidates, and a tie never decides a figure: candidates
+whose score is within `TIE_TOLERANCE` of the target's (relative, for scores beyond +-1) are tied
+with it, and every metric counts the target in expectation over the order of its tied candidates
+(`model_code.evaluation.metrics`). Identical items score the same, yet two BLAS kernels, or two
+computation paths, round their scores apart by a few units in the last place; breaking such ties by
+index made a figure depend on the machine. A model whose vectors have collapsed to one point scores
+exactly chance (recall@k = k / candidates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +31,14 @@ ScoreRows = Callable[[slice], np.ndarray]
 Exclusions = Sequence[np.ndarray | set[int]]
 
 _BATCH = 1024
+TIE_TOLERANCE = 1e-6  # far above float32 rounding of a cosine, far below real gaps between items
+
+
+class TargetRanks(NamedTuple):
+    """Per query: candidates scoring above its target (`ahead`) and others tied with it."""
+
+    ahead: np.ndarray
+    tied: np.ndarray
 
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
@@ -46,6 +63,7 @@ def _dot_scores(queries: np.ndarray, candidates: np.ndarray) -> tuple[ScoreRows,
         raise ValueError(
             f"queries have dimension {queries.shape[1]}, candidates {candidates.shape[1]}"
         )
+    queries, candidates = queries.astype(np.float64), candidates.astype(np.float64)
     return lambda rows: queries[rows] @ candidates.T, len(queries), len(candidates)
 
 
@@ -128,23 +146,24 @@ def _first_k(scores: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
     return above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
 
 
-def _target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """0-based rank of each row's target: candidates scoring higher, or equal with a lower index."""
+def _target_ranks(scores: np.ndarray, targets: np.ndarray) -> TargetRanks:
+    """Each row's target against its candidates: how many score above it, how many tie with it."""
     target_scores = scores[np.arange(len(targets)), targets][:, None]
-    ahead = (scores > target_scores) | (
-        (scores == target_scores) & (np.arange(scores.shape[1]) < targets[:, None])
-    )
-    return ahead.sum(axis=1)
+    tolerance = TIE_TOLERANCE * np.maximum(1.0, np.abs(target_scores))
+    ahead = (scores > target_scores + tolerance).sum(axis=1)
+    tied = (np.abs(scores - target_scores) <= tolerance).sum(axis=1) - 1  # not the target itself
+    return TargetRanks(ahead, tied)
 
 
 def _ranks(
     score_rows: ScoreRows, n: int, m: int, targets: np.ndarray, exclude: Exclusions | None = None
-) -> np.ndarray:
+) -> TargetRanks:
     """Rank of every query's target among all its non-excluded candidates."""
     targets = _targets(targets, n, m)
     excluded = None if exclude is None else _exclusions(exclude, n, m, targets)
     blocks = _score_blocks(score_rows, n, excluded, _BATCH)
-    return np.concatenate([_target_ranks(scores, targets[rows]) for rows, scores in blocks])
+    ranks = [_target_ranks(scores, targets[rows]) for rows, scores in blocks]
+    return TargetRanks(*(np.concatenate(part) for part in zip(*ranks, strict=True)))
 
 
 def _next_item(
@@ -158,8 +177,8 @@ def _next_item(
     _check_ks(ks, shape[1])
     ranks = _ranks(score_rows, *shape, targets, seen)
     return {
-        **{f"hr@{k}": hit_rate_from_ranks(ranks, k) for k in ks},
-        **{f"ndcg@{k}": ndcg_from_ranks(ranks, k) for k in ks},
+        **{f"hr@{k}": hit_rate_from_ranks(ranks.ahead, k, ranks.tied) for k in ks},
+        **{f"ndcg@{k}": ndcg_from_ranks(ranks.ahead, k, ranks.tied) for k in ks},
     }
 
 
@@ -182,6 +201,18 @@ def rank_candidates(
     return np.concatenate([_top_k(scores, k, rows.start) for rows, scores in blocks])
 
 
+def neighbour_recall(scores: np.ndarray, found: Sequence[int], k: int) -> float:
+    """The fraction of k that `found` (one query's top k by an approximate search) holds of the
+    exact top k: found candidates whose exact `scores` reach the k-th best, within the tie
+    tolerance, so that a tie at the cut-off never costs a hit (as ann-benchmarks counts recall).
+    Excluded candidates score -inf."""
+    scores = np.asarray(scores, dtype=np.float64)
+    _check_k(k, int(np.isfinite(scores).sum()), "candidates left")
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    reached = scores[np.asarray(found, dtype=np.int64)] >= kth - TIE_TOLERANCE * max(1.0, abs(kth))
+    return float(reached.sum() / k)
+
+
 def retrieval_report(
     queries: np.ndarray,
     candidates: np.ndarray,
@@ -192,8 +223,8 @@ def retrieval_report(
     score_rows, n, m = _dot_scores(queries, candidates)
     _check_ks(ks, m)
     ranks = _ranks(score_rows, n, m, targets)
-    recalls = {f"recall@{k}": hit_rate_from_ranks(ranks, k) for k in ks}
-    return {**recalls, "mrr": mrr_from_ranks(ranks)}
+    recalls = {f"recall@{k}": hit_rate_from_ranks(ranks.ahead, k, ranks.tied) for k in ks}
+    return {**recalls, "mrr": mrr_from_ranks(ranks.ahead, ranks.tied)}
 
 
 def cross_modal_report(
@@ -201,7 +232,8 @@ def cross_modal_report(
 ) -> dict[str, float]:
     """Text-to-image and image-to-text recall@k over paired rows, and bijective accuracy.
 
-    bijective_accuracy is the fraction of pairs that are each other's first-ranked match both ways.
+    bijective_accuracy is the fraction of pairs that are each other's first-ranked match both ways
+    (a pair tied for first counts its chance of coming first both ways).
     """
     text_to_image, n, m = _dot_scores(text_vecs, image_vecs)
     if m != n:
@@ -212,10 +244,15 @@ def cross_modal_report(
     t2i = _ranks(text_to_image, n, n, pairs)
     i2t = _ranks(image_to_text, n, n, pairs)
     return {
-        **{f"t2i_recall@{k}": hit_rate_from_ranks(t2i, k) for k in ks},
-        **{f"i2t_recall@{k}": hit_rate_from_ranks(i2t, k) for k in ks},
-        "bijective_accuracy": float(np.mean((t2i == 0) & (i2t == 0))),
+        **{f"t2i_recall@{k}": hit_rate_from_ranks(t2i.ahead, k, t2i.tied) for k in ks},
+        **{f"i2t_recall@{k}": hit_rate_from_ranks(i2t.ahead, k, i2t.tied) for k in ks},
+        "bijective_accuracy": float(np.mean(_first(t2i) * _first(i2t))),
     }
+
+
+def _first(ranks: TargetRanks) -> np.ndarray:
+    """Each target's chance of being ranked first (1 / (tied + 1) when nothing scores above it)."""
+    return (ranks.ahead == 0) / (ranks.tied + 1.0)
 
 
 def next_item_report(

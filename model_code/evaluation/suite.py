@@ -100,11 +100,11 @@ def _cuts(dims, encodings) -> list[tuple]:
 
 
 def prefix(vectors: np.ndarray, dim: int | None, encoding: str = "float") -> np.ndarray:
-    """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None),
-    as its `encoding`'s codes rank it (`model_code.compact.roundtrip`)."""
+    """The Matryoshka prefix of unit vectors, re-normalised (the vectors themselves for None or
+    the full width), as its `encoding`'s codes rank it (`model_code.compact.roundtrip`)."""
     if encoding != "float":
         return compact.roundtrip(vectors, encoding, dim)
-    if dim is None:
+    if dim is None or dim >= vectors.shape[1]:
         return vectors
     return truncate(torch.from_numpy(vectors), dim).numpy()
 

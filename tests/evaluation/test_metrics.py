@@ -20,6 +20,8 @@ from model_code.evaluation import (
     top_k_overlap,
 )
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 # 3 queries over 4 candidates; targets sit at positions 1, 3 and 0.
 RANKED = np.array([[2, 0, 1, 3], [1, 3, 0, 2], [3, 2, 1, 0]])
 TARGETS = np.array([0, 2, 3])
@@ -161,3 +163,22 @@ def test_separation_by_hand():
     assert separation(np.array([1.0, 1.0]), np.array([0.0]))["d_prime"] == math.inf
     with pytest.raises(ValueError, match="negative_scores must be a non-empty"):
         separation(np.array([1.0]), np.array([]))
+
+
+def test_tied_targets_count_in_expectation_over_their_position():
+    # target 0 ties with one other for first; target 1 has two above it and three tied with it
+    ranks, tied = np.array([0, 2]), np.array([1, 3])
+    assert hit_rate_from_ranks(ranks, 2, tied) == pytest.approx((1 + 0) / 2)
+    assert hit_rate_from_ranks(ranks, 4, tied) == pytest.approx((1 + 2 / 4) / 2)
+    first_two = (1 + 1 / math.log2(3)) / 2
+    assert ndcg_from_ranks(ranks, 2, tied) == pytest.approx(first_two / 2)
+    third_to_sixth = sum(1 / math.log2(p + 2) for p in range(2, 4)) / 4  # only 2 and 3 are < k
+    assert ndcg_from_ranks(ranks, 4, tied) == pytest.approx((first_two + third_to_sixth) / 2)
+    assert mrr_from_ranks(ranks, tied) == pytest.approx(
+        (0.75 + (1 / 3 + 1 / 4 + 1 / 5 + 1 / 6) / 4) / 2
+    )
+    assert mrr_from_ranks(ranks, np.zeros(2, dtype=int)) == pytest.approx(mrr_from_ranks(ranks))
+    with pytest.raises(ValueError, match="tied must be non-negative"):
+        hit_rate_from_ranks(ranks, 2, np.array([0, -1]))
+    with pytest.raises(ValueError, match="tied has 1 entries, expected 2"):
+        hit_rate_from_ranks(ranks, 2, np.array([0]))

@@ -9,12 +9,16 @@ from model_code.evaluation import (
     cross_modal_report,
     hit_rate_at_k,
     ndcg_at_k,
+    neighbour_recall,
     next_item_report,
     rank_candidates,
     recall_at_k,
     retrieval_report,
     score_ranking_report,
 )
+from model_code.evaluation.retrieval import TIE_TOLERANCE
+
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
 
 
 def unit(*rows: tuple[float, ...]) -> np.ndarray:
@@ -23,7 +27,7 @@ def unit(*rows: tuple[float, ...]) -> np.ndarray:
 
 # Candidate scores per query (dot products):
 #   q0 = (1, 0):     [1, 0, -1, 0.6]    -> ranking 0, 3, 1, 2
-#   q1 = (0, 1):     [0, 1, 0, 0.8]     -> ranking 1, 3, 0, 2 (0 and 2 tie: lower index first)
+#   q1 = (0, 1):     [0, 1, 0, 0.8]     -> ranking 1, 3, 0, 2 (0 and 2 tie: listed by index)
 #   q2 = (0.8, 0.6): [0.8, 0.6, -0.8, 0.96] -> ranking 3, 0, 1, 2
 CANDIDATES = unit((1, 0), (0, 1), (-1, 0), (0.6, 0.8))
 QUERIES = unit((1, 0), (0, 1), (0.8, 0.6))
@@ -100,9 +104,32 @@ def test_retrieval_report_by_hand():
     assert report == pytest.approx(
         {"recall@1": 1 / 3, "recall@2": 1.0, "recall@4": 1.0, "mrr": (1 / 2 + 1 + 1 / 2) / 3}
     )
-    # q1's target 2 ties with candidate 0, which ranks first by index: rank 3
-    tied = retrieval_report(QUERIES[1:2], CANDIDATES, np.array([2]), ks=(3, 4))
-    assert tied == {"recall@3": 0.0, "recall@4": 1.0, "mrr": 0.25}
+    # q1's target 2 ties with candidate 0 after two better ones: third or fourth, equally likely
+    tied = retrieval_report(QUERIES[1:2], CANDIDATES, np.array([2]), ks=(2, 3, 4))
+    assert tied == pytest.approx({"recall@2": 0.0, "recall@3": 0.5, "recall@4": 1.0, "mrr": 7 / 24})
+
+
+def test_scores_within_the_tolerance_tie_and_beyond_it_do_not():
+    query = unit((1, 0))
+    angle = np.arccos(0.5)
+    near = [np.cos(angle + 3e-7), np.sin(angle + 3e-7)]  # cosine 0.5 - 2.6e-7
+    far = [np.cos(angle + 3e-5), np.sin(angle + 3e-5)]  # cosine 0.5 - 2.6e-5
+    candidates = unit((0.5, np.sqrt(0.75)), near, far)
+    report = retrieval_report(np.repeat(query, 3, axis=0), candidates, np.arange(3), ks=(1,))
+    assert report["recall@1"] == pytest.approx((0.5 + 0.5 + 0) / 3)  # 0 and 1 tie, 2 trails
+    assert TIE_TOLERANCE == 1e-6
+
+
+def tie_order_expectation(queries, candidates, targets, k, draws=400, seed=0):
+    """recall@k with ties by index, averaged over random orders of the candidates."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for _ in range(draws):
+        order = rng.permutation(len(candidates))
+        position = np.argsort(order)  # candidate c sits at position[c] of the shuffled list
+        ranked = rank_candidates(queries, candidates[order], k)
+        found.append(recall_at_k(ranked, position[targets], k))
+    return float(np.mean(found))
 
 
 def test_retrieval_report_errors():
@@ -114,14 +141,47 @@ def test_retrieval_report_errors():
         retrieval_report(QUERIES, CANDIDATES, np.array([0, 1, 4]), ks=(1,))
 
 
-def test_retrieval_report_agrees_with_top_k_metrics_under_ties():
+def test_retrieval_report_agrees_with_top_k_metrics_without_ties():
     rng = np.random.default_rng(2)
-    queries, candidates = POOL[rng.integers(0, 24, 80)], POOL[rng.integers(0, 24, 40)]
+    queries, candidates = random_unit(rng, 80, 8), random_unit(rng, 40, 8)
     targets = rng.integers(0, 40, 80)
     report = retrieval_report(queries, candidates, targets, ks=(1, 5, 10))
     ranked = rank_candidates(queries, candidates, 10)
     for k in (1, 5, 10):
         assert report[f"recall@{k}"] == recall_at_k(ranked, targets, k)
+
+
+def test_under_ties_recall_is_its_expectation_over_the_order_of_tied_candidates():
+    rng = np.random.default_rng(2)
+    queries, candidates = POOL[rng.integers(0, 24, 80)], POOL[rng.integers(0, 24, 40)]
+    targets = rng.integers(0, 40, 80)
+    report = retrieval_report(queries, candidates, targets, ks=(1, 5, 10))
+    in_index_order = retrieval_report(queries, candidates, targets, ks=(10,))["recall@10"]
+    for k in (1, 5, 10):
+        expected = tie_order_expectation(queries, candidates, targets, k)
+        assert report[f"recall@{k}"] == pytest.approx(expected, abs=0.01)
+    # the same figure whatever order the candidates come in
+    order = rng.permutation(40)
+    shuffled = retrieval_report(queries, candidates[order], np.argsort(order)[targets], (10,))
+    assert shuffled["recall@10"] == pytest.approx(in_index_order, abs=1e-12)
+
+
+def test_a_collapsed_model_scores_exactly_chance():
+    point = unit((0.6, 0.8))
+    texts, images = np.repeat(point, 50, axis=0), np.repeat(point, 50, axis=0)
+    report = cross_modal_report(texts, images, ks=(1, 5, 10))
+    for k in (1, 5, 10):
+        assert report[f"t2i_recall@{k}"] == pytest.approx(k / 50, abs=1e-12)
+        assert report[f"i2t_recall@{k}"] == pytest.approx(k / 50, abs=1e-12)
+    assert report["bijective_accuracy"] == pytest.approx(1 / 50**2, abs=1e-12)
+    mrr = retrieval_report(texts, images, np.arange(50), ks=(1,))["mrr"]
+    assert mrr == pytest.approx(np.mean(1 / np.arange(1, 51)), abs=1e-12)
+    users, items = np.repeat(point, 4, axis=0), np.repeat(point, 30, axis=0)
+    seen = [np.arange(20, 20 + s) for s in (0, 5, 10, 0)]  # 30, 25, 20 and 30 left
+    report = next_item_report(users, items, np.array([3, 4, 5, 6]), seen, ks=(10,))
+    assert report["hr@10"] == pytest.approx(np.mean([10 / 30, 10 / 25, 10 / 20, 10 / 30]))
+    ndcg = [sum(1 / np.log2(np.arange(10) + 2)) / left for left in (30, 25, 20, 30)]
+    assert report["ndcg@10"] == pytest.approx(np.mean(ndcg))
 
 
 def test_random_embeddings_recall_near_k_over_m():
@@ -180,18 +240,19 @@ def test_cross_modal_bijective_matches_the_matrix_metric():
 
 
 def test_next_item_report_by_hand():
-    # u0 without 0: target 3 first; u1 without 1, 3: 0 ties 2 and goes first, target 2 second;
-    # u2 sees nothing: target 2 last of four
+    # u0 without 0: target 3 first; u1 without 1, 3: target 2 ties 0 for first, first or second
+    # equally likely; u2 sees nothing: target 2 last of four
     seen = [np.array([0]), np.array([1, 3]), np.array([], dtype=int)]
     report = next_item_report(QUERIES, CANDIDATES, np.array([3, 2, 2]), seen, ks=(1, 2, 4))
+    tied_first_two = (1 + 1 / math.log2(3)) / 2
     assert report == pytest.approx(
         {
-            "hr@1": 1 / 3,
+            "hr@1": (1 + 0.5) / 3,
             "hr@2": 2 / 3,
             "hr@4": 1.0,
-            "ndcg@1": 1 / 3,
-            "ndcg@2": (1 + 1 / math.log2(3)) / 3,
-            "ndcg@4": (1 + 1 / math.log2(3) + 1 / math.log2(5)) / 3,
+            "ndcg@1": (1 + 0.5) / 3,
+            "ndcg@2": (1 + tied_first_two) / 3,
+            "ndcg@4": (1 + tied_first_two + 1 / math.log2(5)) / 3,
         }
     )
     from_scores = score_ranking_report(QUERIES @ CANDIDATES.T, np.array([3, 2, 2]), seen, (1, 2, 4))
@@ -200,10 +261,12 @@ def test_next_item_report_by_hand():
 
 def test_score_ranking_report_popularity_by_hand():
     popularity = np.array([[5, 3, 3, 1]] * 2)
-    # user 0 has seen item 0: items 1 and 2 tie, so target 2 is second; user 1's target 0 is first
+    # user 0 has seen item 0: items 1 and 2 tie, so target 2 is first or second; user 1's target 0
+    # is first
     report = score_ranking_report(popularity, np.array([2, 0]), [[0], []], ks=(1, 2))
+    tied_first_two = (1 + 1 / math.log2(3)) / 2
     assert report == pytest.approx(
-        {"hr@1": 0.5, "hr@2": 1.0, "ndcg@1": 0.5, "ndcg@2": (1 / math.log2(3) + 1) / 2}
+        {"hr@1": 0.75, "hr@2": 1.0, "ndcg@1": 0.75, "ndcg@2": (tied_first_two + 1) / 2}
     )
 
 
@@ -235,3 +298,15 @@ def test_next_item_report_at_movielens_size_matches_top_k_metrics():
         assert report[f"hr@{k}"] == hit_rate_at_k(ranked, targets, k)
         assert report[f"ndcg@{k}"] == pytest.approx(ndcg_at_k(ranked, targets, k))
         assert report[f"hr@{k}"] == pytest.approx(k / 1600, abs=0.02)
+
+
+def test_neighbour_recall_counts_a_tie_at_the_cut_off_as_a_hit():
+    scores = np.array([0.9, 0.8, 0.5, 0.5 - 1e-8, 0.1])  # 2 and 3 tie for third
+    assert neighbour_recall(scores, [0, 1, 2], 3) == 1.0
+    assert neighbour_recall(scores, [0, 1, 3], 3) == 1.0
+    assert neighbour_recall(scores, [0, 1, 4], 3) == pytest.approx(2 / 3)
+    assert neighbour_recall(scores, [1, 4], 3) == pytest.approx(1 / 3)  # a short answer
+    scores[0] = -np.inf  # excluded: the third best is now the last but one
+    assert neighbour_recall(scores, [1, 2, 4], 3) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="k=5 exceeds the 4 candidates left"):
+        neighbour_recall(scores, [1, 2], 5)
