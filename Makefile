@@ -80,8 +80,9 @@ image-check: ## Inside the built image: every component on a tiny run, the serve
 gpu-check: ## On a CUDA machine (project importable by `python`): launcher, bf16, fused Adam, resume
 	scripts/gpu-check.sh $(SAIL_HOME)/gpu-check $(GPUS)
 
-test: $(STAMP) $(CHECKOV_STAMP) lint ## Lint, then run the test suite (slow tests excluded)
+test: $(STAMP) $(CHECKOV_STAMP) lint ## Lint, the test suite (slow tests excluded), its numeric_paths tests again under other CPU kernels
 	$(BIN)/pytest -q
+	scripts/other-kernels.sh $(BIN)/pytest -q -m "numeric_paths and not slow"
 
 test-slow: $(STAMP) $(CHECKOV_STAMP) ## Run only the slow tests
 	$(BIN)/pytest -q -m slow

@@ -8,6 +8,8 @@ import torch
 from model_code.compact import ENCODINGS, bytes_per_vector, decode, encode, roundtrip, top_k
 from model_code.model import truncate
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 
 def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -5,6 +5,8 @@ from model_code.config import ConfigError
 from model_code.embed import Embedder
 from model_code.items import Item, ItemError
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 
 @pytest.fixture(scope="module")
 def embedder(tiny):

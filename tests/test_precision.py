@@ -11,6 +11,8 @@ from model_code.embed import Embedder
 from model_code.items import Item
 from model_code.precision import apply_precision, check_bf16
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 ITEMS = [Item(id=str(i), title=f"a red bicycle number {i} by the river") for i in range(12)]
 
 

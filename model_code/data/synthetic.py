@@ -22,11 +22,14 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220)}
 SHAPES = ("circle", "square", "triangle")
 
 
-def shape_image(colour: str, shape: str, size: int = 96) -> Image.Image:
-    """A coloured shape on a white background."""
+def shape_image(
+    colour: str, shape: str, size: int = 96, shift: tuple[int, int] = (0, 0)
+) -> Image.Image:
+    """A coloured shape on a white background, moved `shift` pixels from the centre."""
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
-    box = (size // 5, size // 5, size - size // 5, size - size // 5)
+    (dx, dy), margin = shift, size // 5
+    box = (margin + dx, margin + dy, size - margin + dx, size - margin + dy)
     fill = COLOURS[colour]
     if shape == "circle":
         draw.ellipse(box, fill=fill)
@@ -96,14 +99,24 @@ def _ref(data: bytes, mime: str, media_dir: Path | None, name: str) -> str:
     return str(path)
 
 
-def synthetic_openclipart(n: int, media_dir: Path, seed: int = 0) -> pd.DataFrame:
-    """Pairs with the columns of `load_openclipart` (shapes instead of drawings), for tests."""
+def synthetic_openclipart(
+    n: int, media_dir: Path, seed: int = 0, distinct: bool = False
+) -> pd.DataFrame:
+    """Pairs with the columns of `load_openclipart` (shapes instead of drawings), for tests.
+
+    Drawings repeat with their colour and shape (9 kinds), so many tie exactly; `distinct` moves
+    each row's shape by its own offset (up to 121 rows), for tests where ties are not the point.
+    """
     rng = random.Random(seed)
     rows = []
     for index in range(n):
         colour, shape = rng.choice(sorted(COLOURS)), rng.choice(SHAPES)
+        shift = (index % 11 - 5, index // 11 % 11 - 5) if distinct else (0, 0)
         image = _ref(
-            png_bytes(shape_image(colour, shape)), "image/png", media_dir, f"oc{index}.png"
+            png_bytes(shape_image(colour, shape, shift=shift)),
+            "image/png",
+            media_dir,
+            f"oc{index}.png",
         )
         group = f"{colour} {shape}"
         rows.append(

@@ -37,6 +37,7 @@ class EfficientNetLiteTower(nn.Module):
                 )
             else:
                 self.net = EfficientNet.from_name("efficientnet-lite0", **overrides)
+                self.net.apply(_fan_out_init)
         self.out_dim = self.net._conv_head.out_channels
         self.settings = dict(config.config)
         del self.net._fc  # classification head unused
@@ -49,6 +50,21 @@ class EfficientNetLiteTower(nn.Module):
             return torch.cat([self(part) for part in pixels.split(CPU_FRAMES_PER_PASS)])
         features = self.net.extract_features(pixels)
         return features.flatten(2).transpose(1, 2)
+
+
+def _fan_out_init(module: nn.Module) -> None:
+    """EfficientNet's own initialisation (He normal by fan-out, batch norm as identity), for a
+    tower without weights. PyTorch's default shrinks each of its 50-odd convolutions' output, so
+    a random tower gave every image the same features to 1e-9 and the same vector to 1e-8."""
+    if isinstance(module, nn.Conv2d):
+        kernel_height, kernel_width = module.kernel_size
+        fan_out = kernel_height * kernel_width * module.out_channels // module.groups
+        nn.init.normal_(module.weight, std=(2.0 / fan_out) ** 0.5)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 class SiglipTower(nn.Module):

@@ -4,6 +4,8 @@ import torch
 from model_code.config import ConfigError, load_preset
 from model_code.encoders.vision import EfficientNetLiteTower, VisionEncoder
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 
 def test_efficientnet_patch_tokens():
     tower = EfficientNetLiteTower(load_preset("tiny").vision).eval()
@@ -18,7 +20,7 @@ def test_each_frame_is_encoded_on_its_own():
     with torch.no_grad():
         together = encoder.tower(frames)
         alone = encoder.tower(frames[1:2])
-    assert torch.allclose(together[1], alone[0], atol=1e-5)
+    assert torch.allclose(together[1], alone[0], rtol=1e-4, atol=1e-4)  # tokens of order 1
 
 
 def test_a_cpu_batch_goes_through_in_passes_with_the_same_tokens(monkeypatch):

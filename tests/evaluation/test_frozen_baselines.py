@@ -1,9 +1,12 @@
 """The frozen MovieLens baseline's mechanics (the real MiniLM runs in the evaluate step's test)."""
 
 import numpy as np
+import pytest
 
 from model_code.data.synthetic import synthetic_movielens
 from model_code.evaluation.baselines import movie_texts, sentence_encoder_next_item
+
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
 
 
 def genre_encoder(texts: list[str]) -> np.ndarray:

@@ -16,6 +16,8 @@ from model_code.evaluation.metrics import (
     recall_at_k,
 )
 
+pytestmark = pytest.mark.numeric_paths  # make test runs these again under other CPU kernels
+
 QUERIES, CANDIDATES = 60, 40
 
 
