@@ -32,7 +32,8 @@ from scipy.io import wavfile
 from bench.server_load import ServerProcess
 from bench.timing import percentile
 from hostile.section import Context, Section
-from model_code.data.synthetic import png_bytes
+from model_code.data.media_files import ogg_bytes
+from model_code.data.synthetic import png_bytes, with_claimed_length
 from model_code.media import to_data_url
 
 ROUTES = {
@@ -192,6 +193,19 @@ def cases(quick: bool = False) -> Iterator[Case]:
     yield Case("WAV at 1 Hz, 40,000 samples", every_route(media("audio", slow_wav, "audio/wav")))
     nan_wav = wav(np.full(1600, np.nan, np.float32), 16_000)
     yield Case("float WAV of NaN samples", every_route(media("audio", nan_wav, "audio/wav")))
+    long_ogg = ogg_bytes(np.zeros(8000 * 660, np.float32), 8000)
+    yield Case(
+        "OGG: 11 minutes of silence in 40 KB", every_route(media("audio", long_ogg, "audio/ogg"))
+    )
+    tone = (0.3 * np.sin(np.arange(16000 * 20) / 7)).astype(np.float32)
+    lying = with_claimed_length(ogg_bytes(tone, 16000), 16000)
+    yield Case(
+        "OGG: 20 s whose last page claims 1 s",
+        every_route(media("audio", lying, "audio/ogg")),
+        (2,),
+    )
+    cut = ogg_bytes(tone, 16000)[:300]
+    yield Case("OGG cut inside its first pages", every_route(media("audio", cut, "audio/ogg")))
     yield Case("PNG 1 x 40,000", every_route(media("image", png(1, 40_000), "image/png")))
     yield Case("PNG 6000 x 6000", every_route(media("image", png(6000, 6000), "image/png")))
     yield Case("local path as media", every_route({"id": "m", "image": "/etc/hostname"}))

@@ -2,7 +2,8 @@
 
 An item is one JSON object: `id` (string), optional text fields `title`, `ocr`, `asr`, `author`,
 `tags` (list of strings), optional `image` (a path or a data URL), `frames` (list of paths or
-data URLs: a video's sampled frames) and `audio` (a path to a WAV file or a data URL).
+data URLs: a video's sampled frames) and `audio` (a path to a WAV or OGG Vorbis file, or a
+data URL).
 A training record pairs two items for one data set: `{"dataset", "query", "target", "score"?}`.
 
 `ItemBody` is that schema as one pydantic model, for every place items come in: `sail embed`'s

@@ -4,12 +4,21 @@ import wave
 
 import numpy as np
 import pytest
+import soundfile
 from PIL import Image
 from scipy.io import wavfile
 
 from model_code import media
-from model_code.data.synthetic import png_bytes, shape_image, tone_wav
-from model_code.media import MediaError, load_audio, load_image, to_data_url
+from model_code.data.media_files import ogg_bytes
+from model_code.data.synthetic import png_bytes, shape_image, tone_wav, with_claimed_length
+from model_code.media import (
+    MediaError,
+    declared_samples,
+    decode_audio,
+    load_audio,
+    load_image,
+    to_data_url,
+)
 
 
 def test_image_from_file_and_data_url_agree(tmp_path):
@@ -67,14 +76,62 @@ def test_stereo_wav_is_averaged():
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        (b"ID3\x03\x00" + b"\x00" * 64, r"must be a WAV file \(looks like MP3\)"),
-        (b"OggS" + b"\x00" * 64, r"looks like Ogg"),
+        (b"ID3\x03\x00" + b"\x00" * 64, r"must be a WAV file or OGG Vorbis \(looks like MP3\)"),
+        (b"OggS" + b"\x00" * 64, r"unreadable OGG audio \(data URL\): File contains data"),
         (b"RIFF\x10\x00\x00\x00WAVEjunk", "unreadable WAV"),
     ],
 )
 def test_wrong_audio_formats_are_named(data, problem):
     with pytest.raises(MediaError, match=problem):
         load_audio("data:audio/wav;base64," + base64.b64encode(data).decode(), 16000)
+
+
+def _ogg(samples: np.ndarray, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, rate, format="OGG", subtype="VORBIS")
+    return buffer.getvalue()
+
+
+def _tone(seconds: float, rate: int) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(
+        np.float32
+    )
+
+
+def test_ogg_vorbis_is_decoded_to_mono_float_and_resampled(tmp_path):
+    stereo = np.stack([_tone(1.0, 16000), _tone(1.0, 16000)], axis=1)
+    (tmp_path / "tone.ogg").write_bytes(_ogg(stereo, 16000))
+    samples = load_audio(str(tmp_path / "tone.ogg"), 8000)
+    assert samples.dtype == np.float32 and samples.shape == (8000,)
+    assert 0.25 < np.abs(samples).max() <= 0.35  # lossy, but the tone's level
+    assert decode_audio(_ogg(_tone(1.0, 16000), 16000))[1] == 16000
+
+
+def test_ogg_is_bounded_by_the_length_its_pages_claim_not_by_its_size(monkeypatch):
+    monkeypatch.setattr(media, "MAX_AUDIO_SECONDS", 2.0)
+    data = _ogg(np.zeros(16000 * 5, np.float32), 16000)  # five seconds of silence: 4 KB
+    assert declared_samples(data) == 16000 * 5
+    with pytest.raises(MediaError, match="audio is 5 s long; at most 2 s"):
+        decode_audio(data)  # refused before decoding
+    with pytest.raises(MediaError, match="9 channels; at most 8"):
+        decode_audio(_ogg(np.zeros((1600, 9), np.float32), 16000))
+    with pytest.raises(MediaError, match="sample rate 7999 Hz is not supported"):
+        decode_audio(_ogg(np.zeros(1600, np.float32), 7999))
+
+
+def test_an_ogg_that_claims_less_than_it_holds_decodes_only_its_claim():
+    real = ogg_bytes(_tone(20.0, 16000), 16000)
+    lying = with_claimed_length(real, 16000)  # its last page says one second
+    assert declared_samples(lying) == 16000
+    waveform, _ = decode_audio(lying)
+    assert len(waveform) <= 16000 + 16000  # never the 20 s it holds
+
+
+def test_truncated_or_damaged_ogg_is_named():
+    data = _ogg(_tone(2.0, 16000), 16000)
+    for cut in (len(data) // 2, 200):  # the end page gone; the headers cut short
+        with pytest.raises(MediaError, match="unreadable OGG audio|audio has no samples"):
+            decode_audio(data[:cut])
 
 
 def _png(width: int, height: int) -> str:

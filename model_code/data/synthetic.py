@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import struct
 import wave
 from pathlib import Path
 
@@ -57,6 +58,28 @@ def tone_wav(frequency: float, seconds: float, sample_rate: int = 16000) -> byte
         handle.setframerate(sample_rate)
         handle.writeframes(samples.tobytes())
     return buffer.getvalue()
+
+
+def with_claimed_length(stream: bytes, samples: int) -> bytes:
+    """An OGG stream with its last page's granule position (the length a reader takes it to
+    have) set to `samples`, that page's checksum made good again: a stream that lies."""
+    start = stream.rfind(b"OggS")
+    page = bytearray(stream[start:])
+    page[6:14] = struct.pack("<q", samples)
+    page[22:26] = bytes(4)
+    page[22:26] = struct.pack("<I", _ogg_crc32(bytes(page)))
+    return stream[:start] + bytes(page)
+
+
+def _ogg_crc32(data: bytes) -> int:
+    """OGG's page checksum: CRC-32, polynomial 0x04C11DB7, not reflected, initial value 0."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = (crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
 
 
 def mixed_items(n: int, seed: int = 0, media_dir: Path | None = None) -> list[Item]:

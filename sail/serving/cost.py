@@ -6,7 +6,9 @@ the work waiting for the model (`Limits.max_queued_cost`).
 - an image, and each video frame: its pixels, width x height as its header says (224 x 224 is
   50,176), read without decoding a pixel; an image that cannot be read weighs its reference's
   length (it fails in the worker anyway);
-- audio: its WAV bytes / 2, the sample count of 16-bit audio;
+- audio: a WAV's bytes / 2, the sample count of 16-bit audio; an OGG stream's samples as its pages
+  claim them (`model_code.media.declared_samples`: the decoder stops a stream that decodes past
+  its claim, so it never costs more than it was weighed);
 - every item at least 1.
 
 `item_cost(item) -> int`. A 6 MB PNG of noise is about 2,000,000 units; a title, a few hundred.
@@ -19,7 +21,7 @@ import io
 from PIL import Image
 
 from model_code.items import TEXT_FIELDS, Item
-from model_code.media import MediaError, read_bytes
+from model_code.media import MediaError, declared_samples, read_bytes
 from model_code.text import MAX_FIELD_CHARS
 
 
@@ -45,8 +47,11 @@ def image_pixels(ref: str) -> int:
 
 
 def audio_samples(ref: str) -> int:
-    """The WAV's bytes / 2; the reference's length when it cannot be read."""
+    """An OGG stream's claimed samples, else the bytes / 2; the reference's length when it cannot
+    be read."""
     try:
-        return len(read_bytes(ref, "audio")) // 2
+        data = read_bytes(ref, "audio")
     except (MediaError, OSError):
         return len(ref)
+    claimed = declared_samples(data)
+    return len(data) // 2 if claimed is None else max(claimed, len(data) // 2)

@@ -23,6 +23,7 @@ from hostile.requests import (
     statuses,
     unexpected_5xx,
 )
+from model_code.media import declared_samples
 
 MiB = 1024 * 1024
 V1 = ROUTES["v1"]
@@ -48,7 +49,7 @@ def media_bytes(case, field: str) -> bytes:
 
 
 def test_every_kind_is_bounded_and_on_known_routes(kinds):
-    assert len(kinds) == 18
+    assert len(kinds) == 21
     for name, case in kinds.items():
         assert all(path in ROUTES.values() for path, _ in case.requests), name
         if not name.startswith(("fuzzed", "burst")):
@@ -78,6 +79,14 @@ def test_wavs_claim_what_their_kind_says(kinds):
     assert rate == 16_000 and samples.dtype == np.float32 and np.isnan(samples).all()
 
 
+def test_oggs_hold_what_their_kind_says(kinds):
+    silence = media_bytes(kind(kinds, "OGG: 11 minutes"), "audio")
+    assert len(silence) < 60_000 and declared_samples(silence) == 8000 * 660
+    lying = media_bytes(kind(kinds, "OGG: 20 s"), "audio")
+    assert declared_samples(lying) == 16000 and kind(kinds, "OGG: 20 s").allowed == (2,)
+    assert len(media_bytes(kind(kinds, "OGG cut"), "audio")) == 300
+
+
 def test_pngs_have_the_sizes_their_kind_says(kinds):
     for prefix, size in [("PNG 1 x 40,000", (1, 40_000)), ("PNG 6000", (6000, 6000))]:
         with Image.open(io.BytesIO(media_bytes(kind(kinds, prefix), "image"))) as image:
@@ -103,7 +112,7 @@ def test_refused_kinds(kinds):
         assert text.count('{"a":') == 10_000
     assert "colour" in json.loads(kind(kinds, "unknown fields").requests[0][1])["parameters"]
     for name, case in kinds.items():
-        if not name.startswith(("title", "fuzzed", "burst")):
+        if not name.startswith(("title", "fuzzed", "burst", "OGG: 20 s")):
             assert case.allowed == (4,), name
 
 

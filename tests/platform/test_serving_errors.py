@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from scipy.io import wavfile
 
+from model_code.data.media_files import ogg_bytes
 from model_code.data.synthetic import png_bytes, shape_image
 from model_code.factory import save_pretrained
 from model_code.items import parse_item
@@ -210,6 +211,23 @@ def _wav(samples: np.ndarray, rate: int) -> str:
     return to_data_url(buffer.getvalue(), "audio/wav")
 
 
+def _ogg(silent_seconds: float | None = None, cut_to: int | None = None) -> str:
+    """Two seconds of a tone as an OGG Vorbis data URL (its first `cut_to` bytes), or
+    `silent_seconds` of silence at 8 kHz (eleven minutes are 40 KB)."""
+    if silent_seconds is not None:
+        stream = ogg_bytes(np.zeros(int(silent_seconds * 8000), np.float32), 8000)
+    else:
+        tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)
+        stream = ogg_bytes(tone.astype(np.float32), 16000)[:cut_to]
+    return to_data_url(stream, "audio/ogg")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_ogg_audio_is_embedded(client, route):
+    response = client.post(ROUTES[route], json=body_for(route, [{"id": "s", "audio": _ogg()}]))
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("route", ROUTES)
 def test_media_that_would_cost_too_much_get_a_400_naming_why(client, route):
     """Found by the hostile run: each of these once crashed the server, leaked an allocation
@@ -225,6 +243,8 @@ def test_media_that_would_cost_too_much_get_a_400_naming_why(client, route):
         "sample rate 1 Hz is not supported": {"audio": _wav(np.zeros(40_000, np.int16), 1)},
         "non-finite samples": {"audio": _wav(nan, 16000)},
         "the long side may be at most": {"image": to_data_url(strip.getvalue(), "image/png")},
+        "audio is 660 s long; at most 600 s": {"audio": _ogg(silent_seconds=660)},
+        "unreadable OGG audio": {"audio": _ogg(cut_to=200)},
     }
     for problem, media in cases.items():
         response = client.post(ROUTES[route], json=body_for(route, [{"id": "m", **media}]))
