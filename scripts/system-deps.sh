@@ -7,7 +7,10 @@ set -euo pipefail
 if [ $# -gt 0 ]; then
   packages=("$@")
 else
-  packages=(libcairo2 openclipart-svg)
+  # the packaged data sets (docs/data.md) and the speech synthesisers that read their captions
+  packages=(libcairo2 openclipart-svg tuxpaint-stamps-default asterisk-core-sounds-en
+    asterisk-core-sounds-en-wav wesnoth-1.16-data espeak-ng flite festival festvox-kallpc16k
+    festvox-kdlpc16k festvox-us-slt-hts)
   # kubectl, for `kubectl kustomize` in the manifest tests: Debian's kubernetes-client, unless a
   # kubectl is installed already (from another package, which may own /usr/bin/kubectl).
   command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)

@@ -9,21 +9,21 @@ from components.image import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def ingest_data(
     data_uri: str,
-    openclipart_limit: int,
+    data_limit: int,
     run_parameters: dict,
     data: Output[Dataset],
     metrics: Output[Metrics],
 ):
-    """Prepare openclipart and MovieLens into `data` (one folder per data set and
-    `snapshot.json`); `data_uri` "" means the packaged sources, `openclipart_limit` 0 every
-    pair. The snapshot's name and the data fingerprint go into the artifact's metadata. As the
+    """Prepare every data set (model_code.data.sources) into `data` (one folder per data set
+    and `snapshot.json`); `data_uri` "" means the packaged sources, `data_limit` 0 every
+    record. The snapshot's name and the data fingerprint go into the artifact's metadata. As the
     first step, it opens the run's MLflow parent run, named and parametrised by
     `run_parameters` (the pipeline's parameters)."""
     from sail.pipeline import steps
     from sail.pipeline.isolation import step_scope
 
     with step_scope("ingest_data"):
-        summary = steps.ingest_data(data.path, data_uri, openclipart_limit, run_parameters)
+        summary = steps.ingest_data(data.path, data_uri, data_limit, run_parameters)
     data.metadata.update({key: summary[key] for key in ("snapshot", "fingerprint", "sources")})
     for name, count in summary["rows"].items():
         metrics.log_metric(name.replace("/", "."), count)

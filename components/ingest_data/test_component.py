@@ -34,6 +34,10 @@ def test_packaged_sources_become_one_fingerprinted_dataset(home, artifact):
     assert data.metadata["fingerprint"].startswith("sha256:")
     assert metrics.metadata["movielens.interactions"] == 100_000
     assert 0 < metrics.metadata["openclipart.pairs"] <= LIMIT
+    for name, rows in (("tuxpaint.stamps", LIMIT), ("asterisk.prompts", LIMIT)):
+        assert 0 < metrics.metadata[name] <= rows
+    assert 0 < metrics.metadata["wesnoth.clips"] <= LIMIT
+    assert 0 < metrics.metadata["spoken.utterances"] <= 2 * LIMIT
     assert not Path(data.path + ".partial").exists()
     runs = mlflow.search_runs(filter_string="tags.`sail.step` = 'ingest_data'")
     assert list(runs["tags.sail.data_snapshot"]) == ["packaged"]
@@ -71,6 +75,10 @@ def test_the_newest_snapshot_of_a_data_uri_is_ingested(home, artifact, tmp_path)
     assert data.metadata["sources"] == {
         "openclipart": "packaged",
         "movielens": f"{snapshots / '2026-11-29'}/movielens",
+        "tuxpaint": "packaged",
+        "asterisk": "packaged",
+        "wesnoth": "packaged",
+        "spoken": "derived",
     }
     ratings = pd.read_parquet(Path(data.path) / "movielens" / "interactions.parquet")
     assert len(ratings) == 100_001 and ratings["timestamp"].max() == 1795000000

@@ -2,12 +2,15 @@
 
 A data URI names a folder of snapshots: a local path, a `file://` URI, or any URL whose fsspec
 filesystem is installed. Each snapshot is a subfolder whose name sorts in time order (e.g.
-`2026-11-29`), holding `movielens/` (the atomic files ml-100k.inter, .item, .user) and/or
-`openclipart/` (a tree of SVG drawings). A folder that itself holds `movielens/` or `openclipart/`
-is taken as the one snapshot. A data set that the snapshot lacks comes from its packaged source.
+`2026-11-29`), holding any of the data sets' folders (`model_code.data.sources`): `movielens/`
+(the atomic files ml-100k.inter, .item, .user), `openclipart/` (a tree of SVG drawings),
+`tuxpaint/` (a stamps tree), `asterisk/` (the recordings and `core-sounds-en.txt`), `wesnoth/`
+(the game's data tree). A folder that itself holds one of them is taken as the one snapshot. A
+data set that the snapshot lacks comes from its packaged source; the spoken captions are always
+synthesized from the texts of the others.
 
-The prepared copy lands in one folder (`<out>/openclipart`, `<out>/movielens`) with
-`snapshot.json` beside them: which snapshot, from where, when, and one fingerprint over all files.
+The prepared copy lands in one folder (`<out>/<data set>`) with `snapshot.json` beside them:
+which snapshot, from where, when, and one fingerprint over all files.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from model_code.data import movielens, openclipart
+from model_code.data.sources import SNAPSHOT_DATASETS, SOURCES
 from model_code.data.storage import MANIFEST_NAME, MissingSourceData, replace_atomically
-from model_code.paths import render_cache_dir
 
 PACKAGED = "packaged"
+DERIVED = "derived"  # made from the other data sets (the spoken captions)
 SNAPSHOT_FILE = "snapshot.json"
-DATASETS = (openclipart.NAME, movielens.NAME)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class IngestReport:
     sources: dict[str, str]
     fingerprint: str
     ingested_at: str
-    openclipart_limit: int | None
+    limit: int | None
     rows: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -72,40 +74,32 @@ def resolve_snapshot(data_uri: str) -> Snapshot:
             return Snapshot(Path(folder.rstrip("/")).name, _unstrip(fs, folder), held)
     raise MissingSourceData(
         f"data URI {data_uri} holds no snapshot: expected subfolders holding "
-        f"{' and/or '.join(f'{name}/' for name in DATASETS)}"
+        f"{' and/or '.join(f'{name}/' for name in SNAPSHOT_DATASETS)}"
     )
 
 
-def ingest(
-    out_dir: Path, data_uri: str = "", openclipart_limit: int | None = None, workers: int = 2
-) -> IngestReport:
-    """Prepare every data set of the newest snapshot (see the module doc) under `out_dir`."""
+def ingest(out_dir: Path, data_uri: str = "", limit: int | None = None) -> IngestReport:
+    """Prepare every data set of the newest snapshot (see the module doc) under `out_dir`;
+    `limit` caps each data set's records (a quick run's sample)."""
     snapshot = resolve_snapshot(data_uri)
     out_dir = Path(out_dir)
+    sources, rows = {}, {}
     with ExitStack() as stack:
         local = _local_copy(snapshot, stack)
-        sources = {}
-        for name in DATASETS:
-            source = local / name if name in snapshot.datasets else None
-            sources[name] = f"{snapshot.uri}/{name}" if source else PACKAGED
-            if name == openclipart.NAME:
-                openclipart.prepare_openclipart(
-                    out_dir / name,
-                    limit=openclipart_limit,
-                    workers=workers,
-                    source_dir=source or openclipart.SOURCE_DIR,
-                    render_cache=render_cache_dir(),
-                )
-            else:
-                movielens.prepare_movielens(out_dir / name, source=source)
+        for data_set in SOURCES:
+            held = data_set.name in snapshot.datasets
+            origin = PACKAGED if data_set.from_snapshot else DERIVED
+            sources[data_set.name] = f"{snapshot.uri}/{data_set.name}" if held else origin
+            folder = local / data_set.name if held else None
+            rows |= data_set.counts(data_set.prepare(out_dir / data_set.name, folder, limit))
     report = IngestReport(
         snapshot=snapshot.name,
         snapshot_uri=snapshot.uri,
         sources=sources,
         fingerprint=fingerprint(out_dir),
         ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        openclipart_limit=openclipart_limit,
-        rows=_rows(out_dir),
+        limit=limit,
+        rows=rows,
     )
     text = json.dumps(report.to_dict(), indent=2) + "\n"
     replace_atomically(out_dir / SNAPSHOT_FILE, lambda tmp: tmp.write_text(text))
@@ -127,18 +121,6 @@ def read_snapshot(data_root: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _rows(data_root: Path) -> dict[str, int]:
-    counts = {}
-    for name in DATASETS:
-        manifest = json.loads((data_root / name / MANIFEST_NAME).read_text())
-        if name == openclipart.NAME:
-            counts["openclipart/pairs"] = manifest["rows"]["total"]
-        else:
-            counts["movielens/items"] = manifest["items"]
-            counts["movielens/interactions"] = manifest["interactions"]["total"]
-    return counts
-
-
 def _filesystem(data_uri: str):
     """The fsspec filesystem and path of `data_uri`; a clear error for an unknown scheme."""
     import fsspec
@@ -155,7 +137,7 @@ def _unstrip(fs, path: str) -> str:
 
 
 def _datasets_in(fs, folder: str) -> tuple[str, ...]:
-    return tuple(name for name in DATASETS if fs.isdir(f"{folder.rstrip('/')}/{name}"))
+    return tuple(name for name in SNAPSHOT_DATASETS if fs.isdir(f"{folder.rstrip('/')}/{name}"))
 
 
 def _local_copy(snapshot: Snapshot, stack: ExitStack) -> Path:

@@ -113,13 +113,19 @@ def title_group_key(title: str) -> str:
     return _NON_WORD.sub(" ", text).strip() or " ".join(title.lower().split())
 
 
-def split_of_group(group: str, seed: str = SPLIT_SEED) -> str:
-    """Deterministic train/validation/test (about 80/10/10) from a seeded hash of the group key."""
+def split_of_group(
+    group: str,
+    seed: str = SPLIT_SEED,
+    train: int = TRAIN_PERCENT,
+    validation: int = VALIDATION_PERCENT,
+) -> str:
+    """Deterministic train/validation/test (about `train`/`validation`/the rest percent) from a
+    seeded hash of the group key."""
     digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") % 100
-    if bucket < TRAIN_PERCENT:
+    if bucket < train:
         return "train"
-    if bucket < TRAIN_PERCENT + VALIDATION_PERCENT:
+    if bucket < train + validation:
         return "validation"
     return "test"
 

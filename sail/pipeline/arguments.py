@@ -90,7 +90,7 @@ def _range_problems(arguments: dict) -> list[str]:
     preset = arguments.get("preset")
     if "preset" in arguments and preset not in PRESETS:
         problems.append(f"preset: {preset!r} is not one of {list(PRESETS)}")
-    counts = [name for name in arguments if name.endswith("_steps")] + ["openclipart_limit"]
+    counts = [name for name in arguments if name.endswith("_steps")] + ["data_limit"]
     problems += [f"{n}: {arguments[n]} is negative" for n in counts if arguments.get(n, 0) < 0]
     if not 0 <= arguments.get("gate_tolerance", 0) < 1:
         problems.append(f"gate_tolerance: {arguments['gate_tolerance']} is not in [0, 1)")

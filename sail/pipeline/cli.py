@@ -46,8 +46,8 @@ def run(
     data_uri: Annotated[
         str, typer.Option(help="A folder of data snapshots (default: the packaged sources).")
     ] = "",
-    openclipart_limit: Annotated[
-        int, typer.Option(help="Ingest at most this many drawings (0: all).")
+    data_limit: Annotated[
+        int, typer.Option(help="Ingest at most this many records of each data set (0: all).")
     ] = 0,
     set_: Annotated[
         list[str] | None,
@@ -73,7 +73,7 @@ def run(
             tolerance,
             dim,
             data_uri=data_uri,
-            openclipart_limit=openclipart_limit,
+            data_limit=data_limit,
             baseline_margin=baseline_margin,
             stage_overrides=stage_overrides(set_ or []),
         )

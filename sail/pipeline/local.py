@@ -51,7 +51,7 @@ def pipeline_arguments(
     tolerance: float,
     dim: int | None,
     data_uri: str = "",
-    openclipart_limit: int = 0,
+    data_limit: int = 0,
     baseline_margin: float = 0.01,
     stage_overrides: dict | None = None,
 ) -> dict:
@@ -69,7 +69,7 @@ def pipeline_arguments(
     arguments = {
         "preset": preset,
         "data_uri": data_uri,
-        "openclipart_limit": openclipart_limit,
+        "data_limit": data_limit,
         "gate_tolerance": tolerance,
         "baseline_margin": baseline_margin,
         "publish_dim": dim or min(128, load_preset(preset).embed_dim),
@@ -86,7 +86,7 @@ def run_locally(
     dim: int | None = None,
     *,
     data_uri: str = "",
-    openclipart_limit: int = 0,
+    data_limit: int = 0,
     baseline_margin: float = 0.01,
     stage_overrides: dict | None = None,
     audit_dir: Path | None = None,
@@ -106,7 +106,7 @@ def run_locally(
         tolerance,
         dim,
         data_uri,
-        openclipart_limit,
+        data_limit,
         baseline_margin,
         stage_overrides,
     )

@@ -98,7 +98,7 @@ def tracked(step: str, params: dict | None = None, pipeline: dict | None = None)
 
 
 def ingest_data(
-    out_dir: Path, data_uri: str, openclipart_limit: int, pipeline: dict | None = None
+    out_dir: Path, data_uri: str, data_limit: int, pipeline: dict | None = None
 ) -> dict:
     """Prepare the run's data sets from the packaged sources or the newest snapshot under
     `data_uri`; records which snapshot in MLflow (params, tags and the dataset it produced).
@@ -108,8 +108,8 @@ def ingest_data(
     from model_code.data.ingest import ingest
     from sail.tracking.lineage import log_data_input
 
-    limit = openclipart_limit or None
-    params = {"data_uri": data_uri or "(packaged)", "openclipart_limit": limit or "all"}
+    limit = data_limit or None
+    params = {"data_uri": data_uri or "(packaged)", "data_limit": limit or "all"}
     with tracked("ingest_data", params, pipeline):
         with staged(out_dir) as partial:
             report = ingest(partial, data_uri, limit)

@@ -1,6 +1,7 @@
 """Derived boolean columns for the checks that are not local to one column value.
 
-Image decodability, blankness and leakage across splits, list-valued membership, referential
+Image decodability, blankness and leakage across splits, audio decodability, rate, level,
+clipping and length, clip frames (present, one size), list-valued membership, referential
 integrity across tables and the held-out time order are computed here in pandas, one boolean per
 row; the suites then expect each derived
 column to be True (`expect_column_values_to_be_in_set` with `{True}`), so failures still name the
@@ -21,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from model_code.data.storage import pixel_digest
+from model_code.media import SAMPLE_RATES, MediaError, decode_audio
 from sail.validation.policy import Windows
 
 IMAGE_SIZE = (224, 224)
@@ -101,6 +103,101 @@ def _image_facts(path: Path) -> tuple[bool, bool, float, str | None]:
     return True, shaped, std, digest
 
 
+AUDIO_FACTS = ["decodes", "rate", "seconds", "rms", "clipped"]
+CLIPPED_LEVEL = 0.999  # a sample at or above it sits at full scale
+
+
+def _audio_facts(path: Path | None) -> tuple[bool, float, float, float, float]:
+    """What one decoding of a prepared WAV tells: (decodes, sample rate, seconds, RMS level,
+    fraction of samples at full scale); NaN where it does not decode."""
+    try:
+        waveform, rate = decode_audio(Path(path).read_bytes(), str(path), any_rate=True)
+    except (OSError, MediaError, TypeError):
+        return False, *([float("nan")] * 4)
+    rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
+    clipped = float(np.mean(np.abs(waveform) >= CLIPPED_LEVEL))
+    return True, float(rate), waveform.size / rate, rms, clipped
+
+
+def _audio(table: pd.DataFrame, column: str, root: Path, windows: Windows) -> Iterator[_Rule]:
+    """Checks of an audio column (a prepared WAV per row; a row without one is not judged)."""
+    present = table[column].notna()
+
+    @cache
+    def facts() -> pd.DataFrame:
+        rows = [
+            _audio_facts(root / str(path) if ok else None)
+            for path, ok in zip(table[column], present, strict=True)
+        ]
+        return pd.DataFrame(rows, index=table.index, columns=AUDIO_FACTS)
+
+    def judged(holds: Callable[[pd.DataFrame], pd.Series]) -> Callable[[], pd.Series]:
+        return lambda: ~present | (facts()["decodes"] & holds(facts()))
+
+    yield _Rule(f"{column}_decodes", "the WAV exists and decodes", judged(lambda f: f["decodes"]))
+    yield _Rule(
+        f"{column}_rate_supported",
+        f"the sample rate is one the server takes ({', '.join(map(str, SAMPLE_RATES))} Hz)",
+        judged(lambda f: f["rate"].isin(SAMPLE_RATES)),
+    )
+    yield _Rule(
+        f"{column}_not_silent",
+        f"RMS level >= the validation policy's min_audio_rms ({windows.min_audio_rms})",
+        judged(lambda f: f["rms"] >= windows.min_audio_rms),
+    )
+    yield _Rule(
+        f"{column}_not_clipped",
+        f"at most the validation policy's max_clipped_fraction ({windows.max_clipped_fraction}) "
+        f"of samples at full scale",
+        judged(lambda f: f["clipped"] <= windows.max_clipped_fraction),
+    )
+    yield _Rule(
+        f"{column}_not_too_long",
+        f"at most the validation policy's max_audio_seconds ({windows.max_audio_seconds} s)",
+        judged(lambda f: f["seconds"] <= windows.max_audio_seconds),
+    )
+
+
+def _images(table: pd.DataFrame, root: Path, windows: Windows) -> Iterator[_Rule]:
+    """Checks of an `image` column of 224x224 RGB PNGs: decodes, shape, not blank, one split."""
+
+    @cache
+    def facts() -> pd.DataFrame:  # one decoding pass for every image column
+        rows = [_image_facts(root / str(image)) for image in table["image"]]
+        return pd.DataFrame(rows, index=table.index, columns=IMAGE_FACTS)
+
+    yield _Rule("image_decodes", "the PNG exists and decodes with PIL", lambda: facts()["decodes"])
+    yield _Rule("image_is_224_rgb", "the image is 224x224 RGB", lambda: facts()["shaped"])
+    yield _Rule(
+        "image_not_blank",
+        "the image is not blank or one colour: pixel std >= the validation policy's "
+        f"min_image_std ({windows.min_image_std}); one that does not decode is not judged",
+        lambda: ~(facts()["std"] < windows.min_image_std),
+    )
+    if _has(table, "split"):
+        yield _Rule(
+            "image_in_one_split",
+            "no image's pixels occur in two splits (leakage)",
+            lambda: in_one_split(facts()["pixels"], table["split"]),
+        )
+
+
+def _grouped(table: pd.DataFrame, text: str) -> Iterator[_Rule]:
+    """No group, and no text (case-insensitive), in two splits."""
+    if _has(table, "group", "split"):
+        yield _Rule(
+            "group_in_one_split",
+            "no group spans two splits",
+            lambda: table.groupby("group", dropna=False)["split"].transform("nunique") <= 1,
+        )
+    if _has(table, text, "split"):
+        yield _Rule(
+            f"{text}_in_one_split",
+            f"no {text} (ignoring case) occurs in two splits",
+            lambda: in_one_split(table[text].astype(str).str.lower(), table["split"]),
+        )
+
+
 def in_one_split(key: pd.Series, split: pd.Series) -> pd.Series:
     """False where a non-null `key` value occurs in more than one split."""
     return ~(split.groupby(key, dropna=True).transform("nunique") > 1)
@@ -114,28 +211,7 @@ def _pairs(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
             "image_matches_id", "image is images/<id>.png", lambda: pairs["image"] == expected
         )
     if _has(pairs, "image"):
-
-        @cache
-        def facts() -> pd.DataFrame:  # one decoding pass for every image column
-            rows = [_image_facts(root / str(image)) for image in pairs["image"]]
-            return pd.DataFrame(rows, index=pairs.index, columns=IMAGE_FACTS)
-
-        yield _Rule(
-            "image_decodes", "the PNG exists and decodes with PIL", lambda: facts()["decodes"]
-        )
-        yield _Rule("image_is_224_rgb", "the image is 224x224 RGB", lambda: facts()["shaped"])
-        yield _Rule(
-            "image_not_blank",
-            "the image is not blank or one colour: pixel std >= the validation policy's "
-            f"min_image_std ({windows.min_image_std}); one that does not decode is not judged",
-            lambda: ~(facts()["std"] < windows.min_image_std),
-        )
-        if _has(pairs, "split"):
-            yield _Rule(
-                "image_in_one_split",
-                "no image's pixels occur in two splits (leakage)",
-                lambda: in_one_split(facts()["pixels"], pairs["split"]),
-            )
+        yield from _images(pairs, root, windows)
     if _has(pairs, "keywords"):
         yield _Rule(
             "keywords_are_strings",
@@ -282,8 +358,92 @@ def _held_out_matches(seq: pd.DataFrame, inter: pd.DataFrame, split: str) -> pd.
     return seq["user_id"].map(held["item_id"]) == seq[f"{split}_item"]
 
 
+def _stamps(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
+    stamps = frames["tuxpaint/stamps"]
+    if _has(stamps, "image"):
+        yield from _images(stamps, root, windows)
+    for column in ("sound", "speech"):
+        if _has(stamps, column):
+            yield from _audio(stamps, column, root, windows)
+    yield from _grouped(stamps, "caption")
+
+
+def _prompts(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
+    prompts = frames["asterisk/prompts"]
+    if _has(prompts, "audio"):
+        yield from _audio(prompts, "audio", root, windows)
+    yield from _grouped(prompts, "transcript")
+
+
+FRAME_FACTS = ["present", "sizes"]
+
+
+def _clips(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
+    clips = frames["wesnoth/clips"]
+    if _has(clips, "frames"):
+
+        @cache
+        def facts() -> pd.DataFrame:
+            rows = [_frame_facts(root, paths) for paths in clips["frames"]]
+            return pd.DataFrame(rows, index=clips.index, columns=FRAME_FACTS)
+
+        yield _Rule(
+            "frames_listed",
+            "frames is a list of 4 to 8 paths",
+            lambda: clips["frames"].map(lambda f: _is_string_list(f) and 4 <= len(f) <= 8),
+        )
+        yield _Rule("frames_present", "every frame exists and decodes", lambda: facts()["present"])
+        yield _Rule(
+            "frames_one_size",
+            "every frame of a clip has the same size",
+            lambda: facts()["sizes"] == 1,
+        )
+    yield from _grouped(clips, "caption")
+
+
+def _frame_facts(root: Path, paths: object) -> tuple[bool, int]:
+    """(every frame decodes, how many distinct sizes the frames have)."""
+    if not _is_string_list(paths):
+        return False, 0
+    sizes = set()
+    for path in paths:
+        try:
+            with Image.open(root / path) as frame:
+                frame.load()
+                sizes.add(frame.size)
+        except Exception:  # missing file, truncated or garbled bytes
+            return False, len(sizes)
+    return True, len(sizes)
+
+
+def _spoken(frames: Frames, root: Path, windows: Windows) -> Iterator[_Rule]:
+    from model_code.data.spoken import HELD_OUT_VOICE, TRAINING_VOICES
+
+    spoken = frames["spoken/spoken"]
+    if _has(spoken, "audio"):
+        yield from _audio(spoken, "audio", root, windows)
+    if _has(spoken, "voice", "split"):
+        training = {voice.label for voice in TRAINING_VOICES}
+        yield _Rule(
+            "voice_fits_split",
+            f"train is read by training voices only, validation and test by the held-out voice "
+            f"({HELD_OUT_VOICE.label}) only",
+            lambda: (spoken["split"] == "train") == spoken["voice"].isin(training),
+        )
+    if _has(spoken, "text", "split"):
+        yield _Rule(
+            "text_in_one_split",
+            "no text (ignoring case) is read in two splits",
+            lambda: in_one_split(spoken["text"].astype(str).str.lower(), spoken["split"]),
+        )
+
+
 _BUILDERS: dict[str, Callable[[Frames, Path, Windows], Iterator[_Rule]]] = {
     "openclipart/pairs": _pairs,
+    "tuxpaint/stamps": _stamps,
+    "asterisk/prompts": _prompts,
+    "wesnoth/clips": _clips,
+    "spoken/spoken": _spoken,
     "movielens/items": _items,
     "movielens/interactions": _interactions,
     "movielens/sequences": _sequences,

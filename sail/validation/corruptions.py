@@ -5,9 +5,10 @@ and returns a `Corruption`: the files it changed, and the check that must fail, 
 failure must mention. The content kinds re-sign the data set's manifest (record the new
 fingerprints, as if preparation itself had produced the bad data), so the content check and not the
 fingerprint check has to stop them; the tampering kinds (`edited_image`, `edited_table`,
-`missing_image`, `unfingerprinted_manifest`) leave the manifest as it was. Rows are chosen
-deterministically. The hostile-data suite and tests/platform/test_validation.py try every kind in
-`KINDS` against `validate_prepared_data`.
+`missing_image`, `unfingerprinted_manifest`) leave the manifest as it was. The audio and clip
+kinds (`silent_audio` .. `empty_transcript`) damage the Tux Paint, Asterisk, Wesnoth and spoken
+data. Rows are chosen deterministically. The hostile-data suite and
+tests/platform/test_validation.py try every kind in `KINDS` against `validate_prepared_data`.
 """
 
 from __future__ import annotations
@@ -17,17 +18,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+from scipy.io import wavfile
 
 from model_code.data import movielens
+from model_code.data.asterisk import PROMPTS_SCHEMA
+from model_code.data.media_files import ogg_bytes
 from model_code.data.openclipart import PAIRS_SCHEMA
+from model_code.data.spoken import SPOKEN_SCHEMA
 from model_code.data.storage import MANIFEST_NAME, fingerprint_files
+from model_code.data.tuxpaint import STAMPS_SCHEMA
+from model_code.data.wesnoth import CLIPS_SCHEMA
+from model_code.media import decode_audio
 
-SCHEMAS = {"openclipart/pairs": PAIRS_SCHEMA} | {
-    f"movielens/{name}": schema for name, schema in movielens.TABLES.items()
+SCHEMAS = {
+    "openclipart/pairs": PAIRS_SCHEMA,
+    "tuxpaint/stamps": STAMPS_SCHEMA,
+    "asterisk/prompts": PROMPTS_SCHEMA,
+    "wesnoth/clips": CLIPS_SCHEMA,
+    "spoken/spoken": SPOKEN_SCHEMA,
+} | {f"movielens/{name}": schema for name, schema in movielens.TABLES.items()}
+# The media columns of each table: the files its manifest fingerprints beside the tables.
+MEDIA_COLUMNS = {
+    "openclipart/pairs": ("image",),
+    "tuxpaint/stamps": ("image", "sound", "speech"),
+    "asterisk/prompts": ("audio",),
+    "wesnoth/clips": ("frames",),
+    "spoken/spoken": ("audio",),
 }
 NON_UTF8_TITLE = b"Caf\xe9 au lait"  # Latin-1, as a mis-decoded source would leave it
 LONG_TITLE_CHARS = 5000  # over the policy's max_title_chars (2048)
@@ -56,17 +77,27 @@ def corrupt(data_root: Path, kind: str) -> Corruption:
 
 
 def resign(data_root: Path, dataset: str) -> str:
-    """Record the current fingerprints of the data set's tables (and openclipart's referenced
-    images) in its manifest, as preparation does; returns the manifest's path under the root."""
+    """Record the current fingerprints of the data set's tables (and the media files they
+    reference) in its manifest, as preparation does; returns the manifest's path under the root."""
     folder = data_root / dataset
     names = [path.name for path in folder.glob("*.parquet")]
-    if (folder / "pairs.parquet").is_file():
-        images = pd.read_parquet(folder / "pairs.parquet", columns=["image"])["image"]
-        names += [image for image in images if (folder / image).is_file()]
+    names += [name for name in _media_files(data_root, dataset) if (folder / name).is_file()]
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     manifest["files"] = fingerprint_files(folder, names)
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return f"{dataset}/{MANIFEST_NAME}"
+
+
+def _media_files(data_root: Path, dataset: str) -> list[str]:
+    """Every media file the data set's tables name, relative to its folder."""
+    names = []
+    for table, columns in MEDIA_COLUMNS.items():
+        path = data_root / f"{table}.parquet"
+        if table.startswith(f"{dataset}/") and path.is_file():
+            for column in columns:
+                for value in pd.read_parquet(path, columns=[column])[column].dropna():
+                    names += [value] if isinstance(value, str) else list(value)
+    return names
 
 
 def _kind(function: Callable[[Path], Corruption]) -> Callable[[Path], Corruption]:
@@ -365,6 +396,121 @@ def unfingerprinted_manifest(root: Path) -> Corruption:
     del manifest["files"]
     path.write_text(json.dumps(manifest))
     return replace(_tampered("openclipart", MANIFEST_NAME), mentions="no file fingerprints")
+
+
+# Audio and clips
+
+
+def _row(root: Path, table: str, column: str, skip: int = 0) -> pd.Series:
+    """The `skip`-th row by id of a table among those with a value in `column`."""
+    frame = _read(root, table)
+    return frame[frame[column].notna()].sort_values("id").iloc[skip]
+
+
+def _rewrite_audio(root: Path, dataset: str, name: str, make) -> str:
+    """Replace a prepared recording (WAV, or OGG for synthesized speech) by
+    make(waveform, rate) -> (int16 samples, rate); its path under the root."""
+    path = root / dataset / name
+    waveform, rate = decode_audio(path.read_bytes(), str(path), any_rate=True)
+    samples, rate = make(waveform, rate)
+    if path.suffix == ".ogg":
+        path.write_bytes(ogg_bytes(samples, rate))
+    else:
+        wavfile.write(path, rate, samples)
+    return f"{dataset}/{name}"
+
+
+@_kind
+def silent_audio(root: Path) -> Corruption:
+    """A stamp's sound effect replaced by its length of silence."""
+    stamp = _row(root, "tuxpaint/stamps", "sound")
+    path = _rewrite_audio(
+        root, "tuxpaint", stamp["sound"], lambda w, r: (np.zeros_like(w, np.int16), r)
+    )
+    check, column = _derived("sound_not_silent")
+    return _content(root, "tuxpaint/stamps", column, check, stamp["id"], path)
+
+
+@_kind
+def clipped_audio(root: Path) -> Corruption:
+    """A prompt's recording overdriven 50 times: most samples at full scale."""
+    prompt = _row(root, "asterisk/prompts", "audio")
+
+    def overdriven(waveform, rate):
+        return (np.clip(waveform * 50, -1, 1) * 32767).astype(np.int16), rate
+
+    path = _rewrite_audio(root, "asterisk", prompt["audio"], overdriven)
+    check, column = _derived("audio_not_clipped")
+    return _content(root, "asterisk/prompts", column, check, prompt["id"], path)
+
+
+@_kind
+def odd_sample_rate(root: Path) -> Corruption:
+    """A prompt's recording relabelled 7,999 Hz, a rate the server refuses."""
+    prompt = _row(root, "asterisk/prompts", "audio", skip=1)
+    relabelled = lambda w, r: ((w * 32767).astype(np.int16), 7999)  # noqa: E731
+    path = _rewrite_audio(root, "asterisk", prompt["audio"], relabelled)
+    check, column = _derived("audio_rate_supported")
+    return _content(root, "asterisk/prompts", column, check, prompt["id"], path)
+
+
+@_kind
+def overlong_audio(root: Path) -> Corruption:
+    """A spoken caption looped past the policy's longest recording (300 s)."""
+    utterance = _row(root, "spoken/spoken", "audio")
+
+    def looped(waveform, rate):
+        repeats = int(301 * rate // len(waveform)) + 1
+        return (np.tile(waveform, repeats) * 32767).astype(np.int16), rate
+
+    path = _rewrite_audio(root, "spoken", utterance["audio"], looped)
+    check, column = _derived("audio_not_too_long")
+    return _content(root, "spoken/spoken", column, check, utterance["id"], path)
+
+
+@_kind
+def undecodable_audio(root: Path) -> Corruption:
+    """A stamp's spoken caption replaced by bytes that are no audio at all."""
+    stamp = _row(root, "tuxpaint/stamps", "speech")
+    (root / "tuxpaint" / stamp["speech"]).write_bytes(b"OggS" + bytes(range(256)) * 4)
+    check, column = _derived("speech_decodes")
+    path = f"tuxpaint/{stamp['speech']}"
+    return _content(root, "tuxpaint/stamps", column, check, stamp["id"], path)
+
+
+@_kind
+def frame_of_another_size(root: Path) -> Corruption:
+    """One frame of a clip scaled to half its size."""
+    clip = _row(root, "wesnoth/clips", "frames")
+    frame = root / "wesnoth" / clip["frames"][1]
+    with Image.open(frame) as image:
+        image.resize((max(1, image.width // 2), max(1, image.height // 2))).save(frame)
+    check, column = _derived("frames_one_size")
+    return _content(
+        root, "wesnoth/clips", column, check, clip["id"], f"wesnoth/{clip['frames'][1]}"
+    )
+
+
+@_kind
+def missing_frame(root: Path) -> Corruption:
+    """One frame of a clip missing, as a half-written preparation would leave it."""
+    clip = _row(root, "wesnoth/clips", "frames", skip=1)
+    (root / "wesnoth" / clip["frames"][2]).unlink()
+    check, column = _derived("frames_present")
+    return _content(
+        root, "wesnoth/clips", column, check, clip["id"], f"wesnoth/{clip['frames'][2]}"
+    )
+
+
+@_kind
+def empty_transcript(root: Path) -> Corruption:
+    """A prompt's transcript emptied (its recording kept)."""
+    prompts = _read(root, "asterisk/prompts")
+    row = prompts.sort_values("id").index[2]
+    prompts.loc[row, "transcript"] = ""
+    table = _write(root, "asterisk/prompts", prompts)
+    check = "expect_column_value_lengths_to_be_between"
+    return _content(root, "asterisk/prompts", "transcript", check, prompts.loc[row, "id"], table)
 
 
 def _tampered(dataset: str, name: str) -> Corruption:

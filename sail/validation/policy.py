@@ -1,5 +1,6 @@
 """The validation policy: the windows ratings, rating times, release years and ages must fall in,
-the longest title and the least pixel variation of an image.
+the longest title, the least pixel variation of an image, and what audio may be (least level, most
+clipping, longest duration).
 
 The packaged default is `policy.yaml` next to this module, one comment per key. Another YAML (or
 JSON) file sets any of its keys, the rest keeping the packaged values: `load_policy(path)` reads
@@ -34,6 +35,9 @@ class Windows:
     age: tuple[int, int]
     title_length: tuple[int, int]  # characters
     min_image_std: float  # pixel standard deviation, 0-255 scale
+    min_audio_rms: float  # RMS level, full scale 1
+    max_clipped_fraction: float  # of samples at full scale
+    max_audio_seconds: float
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
@@ -52,6 +56,9 @@ class ValidationPolicy:
     age_range: tuple[int, int]
     max_title_chars: int
     min_image_std: float
+    min_audio_rms: float
+    max_clipped_fraction: float
+    max_audio_seconds: float
 
     def __post_init__(self):
         floor = self.earliest_interaction
@@ -79,6 +86,17 @@ class ValidationPolicy:
         _require(_is_int(longest) and longest >= 1, "max_title_chars", "an integer >= 1", longest)
         std = self.min_image_std
         _require(_is_number(std) and std >= 0, "min_image_std", "a number >= 0", std)
+        rms = self.min_audio_rms
+        _require(_is_number(rms) and 0 <= rms < 1, "min_audio_rms", "a number in [0, 1)", rms)
+        clipped = self.max_clipped_fraction
+        _require(
+            _is_number(clipped) and 0 <= clipped <= 1,
+            "max_clipped_fraction",
+            "a number in [0, 1]",
+            clipped,
+        )
+        seconds = self.max_audio_seconds
+        _require(_is_number(seconds) and seconds > 0, "max_audio_seconds", "seconds > 0", seconds)
 
     def resolve(self, now: datetime) -> Windows:
         """The windows at `now` (timezone-aware); raises `ValueError` if one comes out inverted."""
@@ -108,6 +126,9 @@ class ValidationPolicy:
             self.age_range,
             (1, self.max_title_chars),
             self.min_image_std,
+            self.min_audio_rms,
+            self.max_clipped_fraction,
+            self.max_audio_seconds,
         )
 
     def to_dict(self) -> dict:

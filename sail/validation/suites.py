@@ -137,7 +137,62 @@ def _rules(table: str, windows: Windows) -> list[gxe.Expectation]:
             gxe.ExpectColumnValuesToBeUnique(column="user_id"),
             *_required("history"),
         ]
+    if table == "tuxpaint/stamps":
+        return [
+            *_keyed("id", r"^tp-[0-9a-f]{12}$"),
+            *_ids("image"),
+            *_title("caption", windows),
+            *_text("group", "source"),
+            _between("fold", (0, 4), "folds (5, fixed by the data set)"),
+            *_split(),
+        ]
+    if table == "asterisk/prompts":
+        return [
+            *_keyed("id", r"^ak-[0-9a-f]{12}$"),
+            *_ids("audio"),
+            *_title("transcript", windows),
+            *_text("group", "source"),
+            _between("seconds", (0, windows.max_audio_seconds), "max_audio_seconds"),
+            *_split(),
+        ]
+    if table == "wesnoth/clips":
+        return [
+            *_keyed("id", r"^wn-[0-9a-f]{12}$"),
+            *_title("caption", windows),
+            *_text("description", "unit", "animation", "group", "source"),
+            *_required("frames"),
+            *_split(),
+        ]
+    if table == "spoken/spoken":
+        return [
+            *_keyed("id", r"^sp-[0-9a-f]{12}$"),
+            *_ids("audio", "item_id"),
+            *_title("text", windows),
+            *_text("voice"),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="dataset", value_set=["openclipart", "tuxpaint", "asterisk"]
+            ),
+            _between("seconds", (0, windows.max_audio_seconds), "max_audio_seconds"),
+            *_split(),
+        ]
     raise KeyError(table)
+
+
+def _keyed(column: str, pattern: str) -> list[gxe.Expectation]:
+    """A unique id of the data set's form."""
+    return [
+        *_ids(column),
+        gxe.ExpectColumnValuesToBeUnique(column=column),
+        gxe.ExpectColumnValuesToMatchRegex(column=column, regex=pattern),
+    ]
+
+
+def _split() -> list[gxe.Expectation]:
+    return [
+        *_required("split"),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+        _every_split(),
+    ]
 
 
 def _columns_of(expectation: gxe.Expectation) -> list[str]:

@@ -70,6 +70,35 @@ TABLES = (
         ("user_id",),
         ("users_with_sequences",),
     ),
+    TableSpec(
+        "tuxpaint",
+        "stamps",
+        ("id", "caption", "image", "sound", "speech", "group", "split", "fold", "source"),
+        ("id",),
+        ("rows", "total"),
+    ),
+    TableSpec(
+        "asterisk",
+        "prompts",
+        ("id", "transcript", "audio", "seconds", "group", "split", "source"),
+        ("id",),
+        ("rows", "total"),
+    ),
+    TableSpec(
+        "wesnoth",
+        "clips",
+        ("id", "caption", "description", "unit", "race", "animation", "attack", "frames")
+        + ("group", "split", "source"),
+        ("id",),
+        ("rows", "total"),
+    ),
+    TableSpec(
+        "spoken",
+        "spoken",
+        ("id", "text", "voice", "audio", "seconds", "dataset", "item_id", "split"),
+        ("id",),
+        ("rows", "total"),
+    ),
 )
 DATASETS = tuple(dict.fromkeys(spec.dataset for spec in TABLES))
 

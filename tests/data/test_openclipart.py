@@ -21,6 +21,7 @@ from model_code.data.openclipart import (
     title_group_key,
 )
 from model_code.data.prepare import prepare_all
+from model_code.data.sources import SOURCES
 from model_code.data.storage import DataNotPrepared, MissingSourceData, sha256_of_file
 
 METADATA = """<metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -235,7 +236,7 @@ def real_sample(tmp_path_factory):
         patch.setenv("SAIL_HOME", str(home))
         manifests = prepare_all(limit=30)
         pairs = load_openclipart()
-    assert set(manifests) == {"openclipart", "movielens"}
+    assert set(manifests) == {source.name for source in SOURCES}
     assert (home / "data" / "movielens" / "manifest.json").exists()
     return home / "data" / "openclipart", manifests["openclipart"], pairs
 

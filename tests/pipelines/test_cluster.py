@@ -32,7 +32,7 @@ API = "/apis/v2beta1"
 DEFAULTS = {
     "preset": "mini",
     "data_uri": "",
-    "openclipart_limit": 0,
+    "data_limit": 0,
     "content1_steps": 0,
     "content2_steps": 0,
     "content3_steps": 0,
@@ -245,7 +245,7 @@ BAD = [
     ({"data_uri": 3}, r"data_uri: 3 \(int\) is not STRING"),
     ({"preset": "huge"}, "preset: 'huge' is not one of"),
     ({"seq2item_steps": -1}, "seq2item_steps: -1 is negative"),
-    ({"openclipart_limit": -5}, "openclipart_limit: -5 is negative"),
+    ({"data_limit": -5}, "data_limit: -5 is negative"),
     ({"gate_tolerance": 1.0}, r"gate_tolerance: 1.0 is not in \[0, 1\)"),
     ({"gate_tolerance": -0.1}, "gate_tolerance: -0.1 is not in"),
     ({"publish_dim": 100}, "publish_dim: dimension 100 is not a Matryoshka size of preset 'mini'"),

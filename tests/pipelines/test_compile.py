@@ -58,7 +58,7 @@ def test_the_yaml_loads_with_kfp_and_has_the_dag(spec):
         "ALL_UPSTREAM_TASKS_COMPLETED"
     )
     parameters = ir["root"]["inputDefinitions"]["parameters"]
-    assert "sail_home" not in parameters and {"data_uri", "openclipart_limit"} <= set(parameters)
+    assert "sail_home" not in parameters and {"data_uri", "data_limit"} <= set(parameters)
 
 
 def test_only_steps_whose_inputs_are_artifacts_are_cached(spec):

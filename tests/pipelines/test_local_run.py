@@ -63,7 +63,7 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
     audit = tmp_path / "audit"
     scratch_before = set(Path(tempfile.gettempdir()).glob("sail-step-*"))
     run = run_locally(
-        "tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN, audit_dir=audit
+        "tiny", "quick", data_limit=LIMIT, baseline_margin=OPEN, audit_dir=audit
     )
     assert run.status == "FINISHED" and run.versions == {"champion": "1", "challenger": "1"}
     assert run.snapshot == "packaged" and run.gate.startswith("v1 promoted: promoted (no champion")
@@ -127,7 +127,7 @@ def _check_lineage(parent_run_id: str) -> None:
 def test_a_corrupted_snapshot_stops_the_run_at_validation(fresh_home, tmp_path):
     snapshots = snapshot(tmp_path / "snapshots", "2026-11-29", items=[DUPLICATE_ITEM])
     with pytest.raises(RuntimeError, match="validate-data"):
-        run_locally("tiny", "quick", data_uri=str(snapshots), openclipart_limit=LIMIT)
+        run_locally("tiny", "quick", data_uri=str(snapshots), data_limit=LIMIT)
     with local_server(fresh_home / "mlflow") as uri:
         configure(uri)
         (parent,) = mlflow.search_runs(filter_string="tags.`sail.role` = 'pipeline'").itertuples()
@@ -162,7 +162,7 @@ def test_bad_arguments_are_refused_before_anything_starts(fresh_home):
 def test_retraining_on_appended_data(fresh_home, tmp_path):
     """A first run on the packaged data, then a scheduled-style run on the newest snapshot: the
     ratings of MovieLens-100K with newer ones appended (2026, after its last date)."""
-    first = run_locally("tiny", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
+    first = run_locally("tiny", "quick", data_limit=LIMIT, baseline_margin=OPEN)
     newer = _new_ratings(users=200, per_user=2, since=1795000000)  # 2026-11-18 on
     snapshots = snapshot(tmp_path / "snapshots", "2026-11-01")
     snapshot(snapshots, "2026-11-29", ratings=newer)
@@ -170,7 +170,7 @@ def test_retraining_on_appended_data(fresh_home, tmp_path):
         "tiny",
         "quick",
         data_uri=f"file://{snapshots}",
-        openclipart_limit=LIMIT,
+        data_limit=LIMIT,
         baseline_margin=OPEN,
     )
     assert second.snapshot == "2026-11-29" and first.snapshot == "packaged"
@@ -202,10 +202,10 @@ def test_a_worse_second_run_is_challenger_but_not_champion(fresh_home):
     """mini (real weights) first, then tiny (random weights): the gate keeps mini as champion.
     No tolerance: on the 29 validation drawings of this capped run, recall is coarse enough that
     a random model can land within 0.01 of a 2-step-trained one on a metric."""
-    first = run_locally("mini", "quick", openclipart_limit=LIMIT, baseline_margin=OPEN)
+    first = run_locally("mini", "quick", data_limit=LIMIT, baseline_margin=OPEN)
     assert first.versions == {"champion": "1", "challenger": "1"}
     second = run_locally(
-        "tiny", "quick", tolerance=0.0, openclipart_limit=LIMIT, baseline_margin=OPEN
+        "tiny", "quick", tolerance=0.0, data_limit=LIMIT, baseline_margin=OPEN
     )
     assert second.versions == {"champion": "1", "challenger": "2"}
     with local_server(fresh_home / "mlflow") as uri:

@@ -30,7 +30,7 @@ from model_code.data.storage import fingerprint_files
 from model_code.text import MAX_FIELD_CHARS
 from sail.validation import DataValidationError, ExpectationFailure, ValidationReport, check
 from sail.validation.checks import derived_columns, heldout_in_time_order
-from sail.validation.corruptions import KINDS, corrupt, resign
+from sail.validation.corruptions import KINDS, MEDIA_COLUMNS, SCHEMAS, corrupt, resign
 from sail.validation.policy import POLICY_ENV, ValidationPolicy, load_policy
 from sail.validation.run import validate_prepared_data
 
@@ -54,23 +54,41 @@ def _write(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> 
     pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), path)
 
 
+MEDIA_ROWS_KEPT = 60  # of each audio or clip table: every split, every check, little decoding
+MEDIA_TABLES = ("tuxpaint/stamps", "asterisk/prompts", "wesnoth/clips", "spoken/spoken")
+
+
 @pytest.fixture(scope="module")
 def clean_root(request, tmp_path_factory) -> Path:
-    """All of MovieLens and the first 200 openclipart pairs (their images, a matching manifest)."""
+    """All of MovieLens, the first 200 openclipart pairs and the first 60 rows of each audio and
+    clip table (their media files, matching manifests)."""
     source = _source_data(request)
+    if not (source / "spoken" / "spoken.parquet").is_file():  # a full copy of older data sets
+        source = request.getfixturevalue("prepared_home") / "data"
     root = tmp_path_factory.mktemp("data")
     shutil.copytree(source / "movielens", root / "movielens")
-    pairs = pd.read_parquet(source / "openclipart" / "pairs.parquet").head(PAIRS_KEPT)
-    (root / "openclipart" / "images").mkdir(parents=True)
-    for image in pairs["image"]:
-        shutil.copy(source / "openclipart" / image, root / "openclipart" / image)
-    _write(pairs, root / "openclipart" / "pairs.parquet", PAIRS_SCHEMA)
-    manifest = json.loads((source / "openclipart" / "manifest.json").read_text())
-    manifest["rows"] = pairs["split"].value_counts().to_dict() | {"total": len(pairs)}
-    files = ["pairs.parquet", *pairs["image"]]
-    manifest["files"] = fingerprint_files(root / "openclipart", files)
-    (root / "openclipart" / "manifest.json").write_text(json.dumps(manifest))
+    _subset(source, root, "openclipart/pairs", PAIRS_KEPT)
+    for table in MEDIA_TABLES:
+        _subset(source, root, table, MEDIA_ROWS_KEPT)
     return root
+
+
+def _subset(source: Path, root: Path, table: str, rows: int) -> None:
+    """The first `rows` rows by id of a table, their media files, and a manifest to match."""
+    dataset = table.split("/")[0]
+    frame = pd.read_parquet(source / f"{table}.parquet").sort_values("id").head(rows)
+    files = [f"{table.split('/')[1]}.parquet"]
+    for column in MEDIA_COLUMNS[table]:
+        for value in frame[column].dropna():
+            files += [value] if isinstance(value, str) else list(value)
+    for name in files[1:]:
+        (root / dataset / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / dataset / name, root / dataset / name)
+    _write(frame, root / f"{table}.parquet", SCHEMAS[table])
+    manifest = json.loads((source / dataset / "manifest.json").read_text())
+    manifest["rows"] = frame["split"].value_counts().to_dict() | {"total": len(frame)}
+    manifest["files"] = fingerprint_files(root / dataset, files)
+    (root / dataset / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +154,8 @@ def corrupted(clean_root, tmp_path_factory) -> dict:
 def broken_files(clean_root, tmp_path_factory) -> ValidationReport:
     """No openclipart folder, sequences.parquet missing, items.parquet cut in half."""
     root = tmp_path_factory.mktemp("broken") / "data"
-    shutil.copytree(clean_root / "movielens", root / "movielens")
+    shutil.copytree(clean_root, root)
+    shutil.rmtree(root / "openclipart")
     (root / "movielens" / "sequences.parquet").unlink()
     items = root / "movielens" / "items.parquet"
     items.write_bytes(items.read_bytes()[: items.stat().st_size // 2])
@@ -187,11 +206,11 @@ def test_clean_data_passes_every_check(clean_report):
         "movielens/users": 943,
         "movielens/interactions": 100_000,
         "movielens/sequences": 942,
-    }
+    } | {table: MEDIA_ROWS_KEPT for table in MEDIA_TABLES}
     for table in clean_report.tables:
         stats = clean_report.statistics[table]
         assert stats["evaluated"] == stats["passed"] > 10 and stats["failed"] == 0
-    for dataset in ("openclipart", "movielens"):
+    for dataset in ("openclipart", "movielens", *(table.split("/")[0] for table in MEDIA_TABLES)):
         assert clean_report.statistics[f"{dataset}/manifest"] == {
             "evaluated": 2,  # readable, and its files match it
             "passed": 2,
@@ -319,7 +338,7 @@ def test_missing_folder_missing_table_and_corrupted_parquet(broken_files):
         "changed: items.parquet; missing: sequences.parquet"
     )
     # the tables that are fine are still validated, and pass
-    assert set(report.tables) == {"movielens/users", "movielens/interactions"}
+    assert set(report.tables) == {"movielens/users", "movielens/interactions", *MEDIA_TABLES}
     assert {f.table for f in report.failures} == {
         "openclipart/pairs",
         "openclipart/manifest",
@@ -438,6 +457,9 @@ PACKAGED = ValidationPolicy(
     age_range=(1, 100),
     max_title_chars=2048,
     min_image_std=1.0,
+    min_audio_rms=0.001,
+    max_clipped_fraction=0.05,
+    max_audio_seconds=300,
 )
 
 
@@ -510,6 +532,9 @@ def test_environment_names_the_policy_file_and_an_argument_wins(tmp_path, no_pol
         ("max_title_chars: 0", "max_title_chars"),
         ("max_title_chars: 2048.0", "max_title_chars"),
         ("min_image_std: -0.5", "min_image_std"),
+        ("min_audio_rms: 1.5", "min_audio_rms"),
+        ("max_clipped_fraction: -0.1", "max_clipped_fraction"),
+        ("max_audio_seconds: 0", "max_audio_seconds"),
     ],
 )
 def test_bad_policy_file_names_the_key(tmp_path, no_policy_env, text, key):
@@ -531,9 +556,28 @@ def test_window_that_resolves_inverted_names_the_key(no_policy_env):
         policy.resolve(datetime(2026, 11, 15))
 
 
+AUDIO_AND_CLIP_KINDS = ("silent_audio", "clipped_audio", "odd_sample_rate", "overlong_audio")
+AUDIO_AND_CLIP_KINDS += ("undecodable_audio", "frame_of_another_size", "missing_frame")
+AUDIO_AND_CLIP_KINDS += ("empty_transcript",)
+
+
+def test_each_audio_and_clip_corruption_is_named_in_one_validation(clean_root, tmp_path):
+    """All at once, on rows of their own (one validation instead of eight)."""
+    root = tmp_path / "data"
+    shutil.copytree(clean_root, root)
+    corruptions = [corrupt(root, kind) for kind in AUDIO_AND_CLIP_KINDS]
+    report = validate_prepared_data(root)
+    with pytest.raises(DataValidationError):
+        check(report)
+    for corruption in corruptions:
+        failure = _failure(report, corruption.table, corruption.check, corruption.column)
+        assert corruption.mentions in failure.detail
+    assert not [f for f in report.failures if f.expectation == "files_match_manifest"]
+
+
 # Kinds with tests of their own above; `make hostile` tries every kind.
 TESTED_ABOVE = {"duplicate_item_id", "unknown_item", "rating_out_of_range", "renamed_column"}
-TESTED_ABOVE |= {"truncated_png", "truncated_parquet", "missing_table"}
+TESTED_ABOVE |= {"truncated_png", "truncated_parquet", "missing_table", *AUDIO_AND_CLIP_KINDS}
 
 
 @pytest.mark.parametrize("kind", sorted(set(KINDS) - TESTED_ABOVE))
