@@ -83,7 +83,8 @@ class AudioFeaturizer:
     """Turns one chunk into the features its audio tower was trained on [frames, mels].
 
     GE2E-style towers take the mel spectrogram computed here; CLAP towers take CLAP's own
-    feature extractor (fbank settings of the pretrained HTSAT).
+    feature extractor (fbank settings of the pretrained HTSAT); aisfx its own normalised log-mel
+    frames (a chunk of `chunk_seconds` 2.3 at 44.1 kHz is one block of its 100 frames).
     """
 
     def __init__(self, config: AudioConfig):
@@ -106,6 +107,10 @@ class AudioFeaturizer:
 
     def __call__(self, chunk: np.ndarray) -> np.ndarray:
         c = self.config
+        if c.kind == "aisfx":  # its own log-mel scale; a chunk is one block of its frames
+            from model_code.encoders.aisfx import aisfx_features
+
+            return aisfx_features(chunk, c.sample_rate)[0]
         if self._clap is not None:
             extracted = self._clap(chunk, sampling_rate=c.sample_rate, return_tensors="np")
             return extracted["input_features"][0, 0]

@@ -114,7 +114,7 @@ class VisionConfig:
 class AudioConfig:
     """Audio tower over (log-)mel features of 10 s chunks, plus its adapter."""
 
-    kind: str  # "ge2e" (LSTM speaker encoder) or "clap" (HTSAT)
+    kind: str  # "ge2e" (LSTM speaker encoder), "clap" (HTSAT) or "aisfx" (sound-effect CNN)
     weights: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     sample_rate: int = 16000

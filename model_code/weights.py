@@ -16,6 +16,8 @@ _PACKAGE_FILES = {
         "pretrained.pt",
         "pip install --no-deps --target <environment>/data-wheels resemblyzer==0.1.4",
     ),
+    # converted from the wheel's pickled checkpoint by `python -m model_code.encoders.aisfx`
+    "aisfx": ("models/embedding_net.safetensors", "make setup"),
 }
 
 

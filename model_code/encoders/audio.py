@@ -58,7 +58,25 @@ class ClapTower(nn.Module):
         return self.net(input_features=features[:, None]).audio_embeds
 
 
-AUDIO_TOWERS = {"ge2e": GE2ETower, "clap": ClapTower}
+class AisfxTower(nn.Module):
+    """aisfx's sound-effect CNN (`model_code.encoders.aisfx`), one 512-d vector per chunk of
+    100 log-mel frames (2.3 s at 44.1 kHz): what a sound is, not who speaks."""
+
+    def __init__(self, config: AudioConfig):
+        super().__init__()
+        from model_code.encoders.aisfx import EMBEDDING_DIM, AisfxNet, load_aisfx_net
+
+        self.net = load_aisfx_net(resolve_weights(config.weights)) if config.weights else AisfxNet()
+        self.out_dim = EMBEDDING_DIM
+
+    def architecture(self) -> dict:
+        return {}
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+
+AUDIO_TOWERS = {"ge2e": GE2ETower, "clap": ClapTower, "aisfx": AisfxTower}
 
 
 class AudioEncoder(nn.Module):

@@ -1,10 +1,14 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from model_code.audio_features import AudioFeaturizer
-from model_code.config import ConfigError, load_preset
+from model_code.config import AudioConfig, ConfigError, load_preset
+from model_code.encoders.aisfx import load_aisfx_net
 from model_code.encoders.audio import AudioEncoder, GE2ETower
+from model_code.weights import WeightsNotFound, resolve_weights
 
 
 def test_one_token_per_clip_is_the_mean_over_its_chunks():
@@ -38,3 +42,24 @@ def test_unknown_audio_kind():
     config.kind = "wav2vec"
     with pytest.raises(ConfigError, match="unknown audio kind 'wav2vec'"):
         AudioEncoder(config, width=8)
+
+
+def test_aisfx_hears_a_chunk_as_one_block_of_its_frames():
+    config = AudioConfig(kind="aisfx", sample_rate=44100, chunk_seconds=2.3, max_chunks=3)
+    featurizer = AudioFeaturizer(config)
+    rate = config.sample_rate
+    chunk = np.sin(2 * np.pi * 440 * np.arange(featurizer.chunk_samples) / rate)
+    features = featurizer(chunk.astype(np.float32))
+    assert features.shape == (100, 96)  # 2.3 s at 44.1 kHz: exactly one block
+    encoder = AudioEncoder(config, width=8).eval()
+    with torch.no_grad():
+        tokens = encoder(torch.from_numpy(np.stack([features, features])), torch.tensor([2]))
+    assert encoder.tower.out_dim == 512 and tokens.shape == (1, 1, 8)
+    try:
+        weights = resolve_weights("package:aisfx")
+    except WeightsNotFound:
+        pytest.skip("aisfx is not installed (make setup)")
+    trained = AudioEncoder(replace(config, weights="package:aisfx"), width=8).eval()
+    with torch.no_grad():
+        vector = trained.tower(torch.from_numpy(features)[None])
+        assert torch.equal(vector, load_aisfx_net(weights)(torch.from_numpy(features)[None]))
