@@ -26,17 +26,15 @@ from model_code.data.wesnoth import (
     copies_in_other_splits,
     expand_frame,
     load_wesnoth,
-    parse_wml,
     prepare_wesnoth,
-    preprocess,
     read_units,
     render_frame,
     resolve_image,
     select_clips,
     spread_evenly,
     unit_families,
-    wml_value,
 )
+from model_code.data.wml import parse_wml, preprocess, wml_value
 
 FLIP = Image.Transpose.FLIP_LEFT_RIGHT
 
