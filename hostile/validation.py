@@ -17,7 +17,7 @@ from sail.validation import corruptions
 from sail.validation.corruptions import KINDS, corrupt
 from sail.validation.run import validate_prepared_data
 
-OPENCLIPART_LIMIT = 300  # pairs the pipeline case ingests, rendered from the render cache
+DATA_LIMIT = 300  # records of each data set the pipeline case ingests (renders, audio cached)
 DUPLICATE_ITEM = "1\tA copy\t1995\tDrama"  # a second row for item 1 in ml-100k.item
 MOST_CHECKS_SHOWN = 3
 
@@ -112,9 +112,7 @@ def _corrupted_pipeline_run(context: Context) -> tuple:
         SAIL_DATA_DIR=None,
     ):
         try:
-            run_locally(
-                "tiny", "quick", data_uri=str(snapshots), data_limit=OPENCLIPART_LIMIT
-            )
+            run_locally("tiny", "quick", data_uri=str(snapshots), data_limit=DATA_LIMIT)
         except Exception as error:  # a stop is a RuntimeError naming the failed task
             named = isinstance(error, RuntimeError) and "validate-data" in str(error)
             stopped_at = "validate-data" if named else f"{type(error).__name__}: {_short(error)}"

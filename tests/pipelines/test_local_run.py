@@ -62,9 +62,7 @@ def test_whole_pipeline_in_isolated_steps(fresh_home, tmp_path):
 
     audit = tmp_path / "audit"
     scratch_before = set(Path(tempfile.gettempdir()).glob("sail-step-*"))
-    run = run_locally(
-        "tiny", "quick", data_limit=LIMIT, baseline_margin=OPEN, audit_dir=audit
-    )
+    run = run_locally("tiny", "quick", data_limit=LIMIT, baseline_margin=OPEN, audit_dir=audit)
     assert run.status == "FINISHED" and run.versions == {"champion": "1", "challenger": "1"}
     assert run.snapshot == "packaged" and run.gate.startswith("v1 promoted: promoted (no champion")
     assert set(run.step_seconds) == STEPS | {"publish", "deploy"}
@@ -204,9 +202,7 @@ def test_a_worse_second_run_is_challenger_but_not_champion(fresh_home):
     a random model can land within 0.01 of a 2-step-trained one on a metric."""
     first = run_locally("mini", "quick", data_limit=LIMIT, baseline_margin=OPEN)
     assert first.versions == {"champion": "1", "challenger": "1"}
-    second = run_locally(
-        "tiny", "quick", tolerance=0.0, data_limit=LIMIT, baseline_margin=OPEN
-    )
+    second = run_locally("tiny", "quick", tolerance=0.0, data_limit=LIMIT, baseline_margin=OPEN)
     assert second.versions == {"champion": "1", "challenger": "2"}
     with local_server(fresh_home / "mlflow") as uri:
         configure(uri)
