@@ -75,6 +75,7 @@ COPY . .
 RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
     && python -m model_code.encoders.aisfx /opt/venv/data-wheels \
+    && python -m model_code.encoders.speech_embedding /opt/venv/data-wheels \
     && pip check
 # the source commit every MLflow run of this image records (sail.tracking.runs.git_commit); the
 # image has no git, which MLflow need not look for

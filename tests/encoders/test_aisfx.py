@@ -15,14 +15,13 @@ from model_code.encoders.aisfx import (
     CHECKPOINT_SHA256,
     CONVERTED_SHA256,
     AisfxNet,
-    ChecksumMismatch,
     aisfx_features,
     frame_blocks,
     load_aisfx_net,
     mel_filters,
 )
 from model_code.paths import package_dir
-from model_code.weights import WeightsNotFound, resolve_weights
+from model_code.weights import ChecksumMismatch, WeightsNotFound, file_sha256, resolve_weights
 
 REFERENCE = Path(__file__).parent.parent / "fixtures" / "aisfx_reference.npz"
 NOT_INSTALLED = (
@@ -112,7 +111,7 @@ def test_conversion_refuses_a_checkpoint_with_another_hash(tmp_path, monkeypatch
     source.write_bytes(b"not aisfx's checkpoint")
     with pytest.raises(ChecksumMismatch, match=CHECKPOINT_SHA256) as error:
         aisfx.convert_checkpoint(source, target)
-    assert aisfx.file_sha256(source) in str(error.value)
+    assert file_sha256(source) in str(error.value)
     assert not target.exists()
 
 
@@ -142,6 +141,6 @@ def test_conversion_unpickles_only_with_weights_only_and_is_idempotent(tmp_path,
     monkeypatch.setattr(torch, "load", recording_load)
     aisfx.main([str(tmp_path)])
     assert calls == [True]
-    assert aisfx.file_sha256(models / "embedding_net.safetensors") == CONVERTED_SHA256
+    assert file_sha256(models / "embedding_net.safetensors") == CONVERTED_SHA256
     aisfx.main([str(tmp_path)])
     assert calls == [True]
